@@ -1,0 +1,120 @@
+package main
+
+import (
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/config"
+	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/probes"
+)
+
+// configSource is how to build the configuration: a file (optional) plus the
+// flags that add to it. It is re-read on every reload.
+type configSource struct {
+	file          string
+	targets       []string
+	resolves      []string
+	tailnetSOCKS5 string
+}
+
+func (s configSource) load() (*config.Config, error) {
+	cfg := &config.Config{}
+	var err error
+	if s.file != "" {
+		cfg, err = config.Load(s.file)
+	} else {
+		cfg, err = config.Parse(nil, "")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := cfg.SetTailnetSOCKS5(s.tailnetSOCKS5); err != nil {
+		return nil, err
+	}
+	if err := cfg.AddFlagTargets(s.targets, s.resolves); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// app holds the state that a reload swaps: the config, its vantages and the
+// scheduled targets. A failed reload keeps all of it as it was.
+type app struct {
+	logger    log.Logger
+	source    configSource
+	network   probes.Network
+	scheduler *probes.Scheduler
+
+	reloadOK   prometheus.Gauge
+	reloadTime prometheus.Gauge
+
+	mu  sync.Mutex // serialises reloads
+	env probes.Env
+}
+
+func newApp(logger log.Logger, source configSource, network probes.Network, scheduler *probes.Scheduler) *app {
+	return &app{
+		logger: logger, source: source, network: network, scheduler: scheduler,
+		reloadOK: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "tailscale_tunnel_exporter_config_last_reload_successful",
+			Help: "Whether the last configuration load succeeded (1) or failed and the previous configuration is still in use (0).",
+		}),
+		reloadTime: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "tailscale_tunnel_exporter_config_last_reload_success_timestamp_seconds",
+			Help: "When the configuration was last loaded successfully.",
+		}),
+	}
+}
+
+// reload loads the configuration and applies it; on error nothing changes.
+func (a *app) reload() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	err := a.apply()
+	if err != nil {
+		a.reloadOK.Set(0)
+		level.Error(a.logger).Log("msg", "configuration not loaded; the previous one stays in use", "err", err)
+		return err
+	}
+	a.reloadOK.Set(1)
+	a.reloadTime.SetToCurrentTime()
+	return nil
+}
+
+func (a *app) apply() error {
+	cfg, err := a.source.load()
+	if err != nil {
+		return err
+	}
+	vantages, err := a.network.Vantages(cfg)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	targets := a.network.StaticTargets(cfg, vantages)
+	a.scheduler.SetTargets(targets)
+	a.env = probes.Env{Config: cfg, Vantages: vantages, Network: a.network}
+	level.Info(a.logger).Log("msg", "configuration loaded", "file", a.source.file, "targets", len(cfg.Targets), "probes", len(targets), "vantages", fmt.Sprint(cfg.VantageNames()), "at", time.Now().Format(time.RFC3339))
+	return nil
+}
+
+// Env is the configuration /probe uses now.
+func (a *app) Env() probes.Env {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.env
+}
+
+func (a *app) Describe(ch chan<- *prometheus.Desc) {
+	a.reloadOK.Describe(ch)
+	a.reloadTime.Describe(ch)
+}
+
+func (a *app) Collect(ch chan<- prometheus.Metric) {
+	a.reloadOK.Collect(ch)
+	a.reloadTime.Collect(ch)
+}

@@ -1,0 +1,134 @@
+// Command tailscale-tunnel-exporter probes ts.net endpoints blackbox-style
+// and tells Prometheus whether each works and, if not, why.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/go-kit/log/level"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
+	"github.com/prometheus/common/version"
+	"github.com/prometheus/exporter-toolkit/web"
+	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
+
+	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector"
+	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/probes"
+)
+
+// defaultListenAddress: 9100-9999 is fully allocated on the Prometheus
+// default-port wiki; 9847 is the port this exporter documents.
+const defaultListenAddress = ":9847"
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	a := kingpin.New("tailscale-tunnel-exporter", "Probes Tailscale ts.net endpoints (TLS handshake, HTTP) and exports whether each works and why not.")
+	var (
+		src           configSource
+		metricsPath   = a.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").String()
+		webFlags      = kingpinflag.AddFlags(a, defaultListenAddress)
+		interval      = a.Flag("probe.interval", "How often each target is probed in the background.").Default("30s").Duration()
+		concurrency   = a.Flag("probe.concurrency", "Background probes in flight at most.").Default("256").Int()
+		allow         = a.Flag("probe.allow", "Hostname globs ('*' crosses dots), IPs or CIDR prefixes that /probe may probe besides configured and discovered targets. Repeatable.").Default(probes.DefaultAllow).Strings()
+		logs          = addLogFlags(a)
+		shutdownGrace = a.Flag("web.shutdown-timeout", "How long to wait for in-flight requests on shutdown.").Default("5s").Duration()
+	)
+	a.Flag("config.file", "YAML file with modules, targets and vantages. Reloaded on SIGHUP and POST /-/reload.").StringVar(&src.file)
+	a.Flag("probe.target", "A hostname to probe with the default module from every vantage. Repeatable.").StringsVar(&src.targets)
+	a.Flag("probe.resolve", "Resolve override, curl --resolve style: HOSTNAME=IP[:PORT]. Repeatable.").StringsVar(&src.resolves)
+	a.Flag("probe.tailnet-socks5-address", "host:port of tailscaled's SOCKS5 server (--socks5-server); enables the tailnet vantage.").StringVar(&src.tailnetSOCKS5)
+	a.Version(version.Print("tailscale-tunnel-exporter"))
+	a.HelpFlag.Short('h')
+	if _, err := a.Parse(args); err != nil {
+		fmt.Fprintf(os.Stderr, "tailscale-tunnel-exporter: %v; try --help\n", err)
+		return 2
+	}
+	logger := logs.logger(os.Stderr)
+	level.Info(logger).Log("msg", "starting tailscale-tunnel-exporter", "version", version.Info(), "build_context", version.BuildContext())
+
+	allowlist, err := probes.NewAllowlist(*allow)
+	if err != nil {
+		level.Error(logger).Log("msg", "bad flag", "err", err)
+		return 2
+	}
+	network := probes.Network{}
+	scheduler := probes.NewScheduler(probes.SchedulerOptions{Interval: *interval, Concurrency: *concurrency, Logger: logger})
+	app := newApp(logger, src, network, scheduler)
+	if err := app.reload(); err != nil {
+		return 1
+	}
+
+	exporter := collector.NewExporter(logger)
+	exporter.Add("probe", scheduler)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		exporter, app,
+		versioncollector.NewCollector("tailscale_tunnel_exporter"),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	probeHandler := &probes.Handler{Env: app.Env, Lookup: scheduler.Lookup, Allow: allowlist, Logger: logger}
+	server := &http.Server{Handler: routes(app, reg, *metricsPath, probeHandler), ReadHeaderTimeout: 10 * time.Second}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	go reloadOnSIGHUP(ctx, app)
+	done := make(chan struct{})
+	go func() { scheduler.Run(ctx); close(done) }()
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- web.ListenAndServe(server, webFlags, slogger(logger)) }()
+	select {
+	case err := <-serveErr:
+		level.Error(logger).Log("msg", "HTTP server stopped", "err", err)
+		stop()
+		<-done
+		return 1
+	case <-ctx.Done():
+	}
+	level.Info(logger).Log("msg", "shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), *shutdownGrace)
+	defer cancel()
+	if err := server.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		level.Warn(logger).Log("msg", "HTTP shutdown", "err", err)
+	}
+	<-done
+	return 0
+}
+
+func reloadOnSIGHUP(ctx context.Context, a *app) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			_ = a.reload() // logged and exported by reload
+		}
+	}
+}
+
+func init() {
+	// go install stamps the module version; ldflags (Dockerfile, CI) win.
+	if version.Version == "" {
+		if bi, ok := debug.ReadBuildInfo(); ok {
+			version.Version = bi.Main.Version
+		}
+	}
+}
+

@@ -1,0 +1,275 @@
+package probes
+
+import (
+	"context"
+	"math/rand/v2"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/prober"
+)
+
+// ProbeFunc runs one probe; prober.Probe in production.
+type ProbeFunc func(context.Context, prober.Request) prober.Result
+
+// SchedulerOptions tune the background probing.
+type SchedulerOptions struct {
+	Interval    time.Duration // between two probes of one target; default 30s
+	Concurrency int           // probes in flight at most; default 256
+	// FirstSpread spreads the first probe of new targets over this window so
+	// a large target set does not start in one burst; default min(Interval, 2s).
+	FirstSpread time.Duration
+	Probe       ProbeFunc // default prober.Probe
+	Logger      log.Logger
+}
+
+// Scheduler probes every target on an interval, in the background, with a
+// bound on concurrency, so a scrape only reads stored results and stays fast
+// however many targets hang.
+type Scheduler struct {
+	opts   SchedulerOptions
+	logger log.Logger
+	sem    chan struct{}
+	descs  resultDescs
+
+	runs     *prometheus.CounterVec
+	failures *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+	lag      prometheus.Histogram
+	inFlight prometheus.Gauge
+	info     *prometheus.Desc
+
+	mu      sync.Mutex
+	entries map[Key]*entry
+	ctx     context.Context // set by Run; nil before
+	wg      sync.WaitGroup
+}
+
+type entry struct {
+	target Target
+	cancel context.CancelFunc
+	last   *prober.Result
+}
+
+// Status is the last known state of one scheduled target, for the landing page.
+type Status struct {
+	Target Target
+	Last   *prober.Result // nil until the first probe finished
+}
+
+// NewScheduler builds a scheduler; targets are set with SetTargets and probed
+// once Run is called.
+func NewScheduler(opts SchedulerOptions) *Scheduler {
+	if opts.Interval <= 0 {
+		opts.Interval = 30 * time.Second
+	}
+	if opts.Concurrency <= 0 {
+		opts.Concurrency = 256
+	}
+	if opts.FirstSpread <= 0 {
+		opts.FirstSpread = min(opts.Interval, 2*time.Second)
+	}
+	if opts.Probe == nil {
+		opts.Probe = prober.Probe
+	}
+	if opts.Logger == nil {
+		opts.Logger = log.NewNopLogger()
+	}
+	target := []string{"hostname", "vantage"}
+	return &Scheduler{
+		opts:    opts,
+		logger:  opts.Logger,
+		sem:     make(chan struct{}, opts.Concurrency),
+		descs:   newResultDescs(target),
+		entries: map[Key]*entry{},
+		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Subsystem: "probe", Name: "runs_total",
+			Help: "Probes run by the scheduler.",
+		}, target),
+		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Subsystem: "probe", Name: "failures_total",
+			Help: "Failed probes by reason.",
+		}, append(target, "reason")),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: Namespace, Subsystem: "probe", Name: "phase_latency_seconds",
+			Help:                            "Latency of each probe phase (native histogram, classic buckets as fallback); a failed phase is observed with the time until it failed, so stalls show in the upper percentiles.",
+			Buckets:                         phaseBuckets,
+			NativeHistogramBucketFactor:     1.1,
+			NativeHistogramMaxBucketNumber:  100,
+			NativeHistogramMinResetDuration: time.Hour,
+		}, append(target, "phase")),
+		lag: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: Namespace, Subsystem: "probe", Name: "scheduling_lag_seconds",
+			Help:                        "How late probes start against their schedule, mostly waiting for a free concurrency slot.",
+			Buckets:                     []float64{.001, .01, .1, .5, 1, 5, 10, 30},
+			NativeHistogramBucketFactor: 1.1,
+		}),
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: Namespace, Subsystem: "probe", Name: "in_flight",
+			Help: "Probes running now.",
+		}),
+		info: prometheus.NewDesc(prometheus.BuildFQName(Namespace, "probe", "target_info"),
+			"A target the scheduler probes, with its module and where it came from (static or discovered).",
+			[]string{"hostname", "vantage", "module", "source"}, nil),
+	}
+}
+
+// SetTargets replaces the target set. New targets start within FirstSpread,
+// removed ones stop and their series go, changed ones keep their schedule.
+func (s *Scheduler) SetTargets(targets []Target) {
+	want := make(map[Key]Target, len(targets))
+	for _, t := range targets {
+		want[t.Key] = t
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k, e := range s.entries {
+		if _, ok := want[k]; !ok {
+			if e.cancel != nil {
+				e.cancel()
+			}
+			delete(s.entries, k)
+			s.deleteSeries(k)
+		}
+	}
+	for k, t := range want {
+		if e, ok := s.entries[k]; ok {
+			e.target = t
+			continue
+		}
+		e := &entry{target: t}
+		s.entries[k] = e
+		if s.ctx != nil {
+			s.start(e)
+		}
+	}
+}
+
+func (s *Scheduler) deleteSeries(k Key) {
+	match := prometheus.Labels{"hostname": k.Hostname, "vantage": k.Vantage}
+	s.runs.DeletePartialMatch(match)
+	s.failures.DeletePartialMatch(match)
+	s.latency.DeletePartialMatch(match)
+}
+
+// start launches the loop of one entry; s.mu must be held.
+func (s *Scheduler) start(e *entry) {
+	ctx, cancel := context.WithCancel(s.ctx)
+	e.cancel = cancel
+	s.wg.Add(1)
+	go s.loop(ctx, e)
+}
+
+// Run probes until ctx is done, then waits for running probes to return.
+func (s *Scheduler) Run(ctx context.Context) {
+	s.mu.Lock()
+	s.ctx = ctx
+	for _, e := range s.entries {
+		s.start(e)
+	}
+	s.mu.Unlock()
+	<-ctx.Done()
+	s.wg.Wait()
+}
+
+func (s *Scheduler) loop(ctx context.Context, e *entry) {
+	defer s.wg.Done()
+	next := time.Now().Add(rand.N(s.opts.FirstSpread))
+	timer := time.NewTimer(time.Until(next))
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case s.sem <- struct{}{}:
+		}
+		s.lag.Observe(max(0, time.Since(next).Seconds()))
+		s.mu.Lock()
+		t := e.target
+		s.mu.Unlock()
+		s.inFlight.Inc()
+		r := s.opts.Probe(ctx, t.Request)
+		s.inFlight.Dec()
+		<-s.sem
+		if ctx.Err() != nil {
+			return // removed or shutting down: the result is of a target that is gone
+		}
+		s.record(e, t, r)
+
+		// Keep the cadence, with ±5% jitter so targets do not fall into
+		// lockstep; skip slots a slow probe overran instead of bursting.
+		j := s.opts.Interval / 20
+		next = next.Add(s.opts.Interval + rand.N(2*j+1) - j)
+		if now := time.Now(); next.Before(now) {
+			next = now
+		}
+		timer.Reset(time.Until(next))
+	}
+}
+
+func (s *Scheduler) record(e *entry, t Target, r prober.Result) {
+	lv := []string{t.Hostname, t.Vantage}
+	s.runs.WithLabelValues(lv...).Inc()
+	if !r.Success {
+		s.failures.WithLabelValues(t.Hostname, t.Vantage, string(r.Reason)).Inc()
+		level.Debug(s.logger).Log("msg", "probe failed", "hostname", t.Hostname, "vantage", t.Vantage, "reason", r.Reason, "err", r.Err)
+	}
+	for p, d := range r.Phases {
+		s.latency.WithLabelValues(t.Hostname, t.Vantage, string(p)).Observe(d.Seconds())
+	}
+	s.mu.Lock()
+	if s.entries[t.Key] == e { // not removed meanwhile
+		e.last = &r
+	}
+	s.mu.Unlock()
+}
+
+// Statuses returns every target with its last result, sorted.
+func (s *Scheduler) Statuses() []Status {
+	s.mu.Lock()
+	out := make([]Status, 0, len(s.entries))
+	for _, e := range s.entries {
+		out = append(out, Status{Target: e.target, Last: e.last})
+	}
+	s.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Target.Key.less(out[j].Target.Key) })
+	return out
+}
+
+// Lookup returns the scheduled target for a hostname and vantage.
+func (s *Scheduler) Lookup(k Key) (Target, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.entries[k]
+	if !ok {
+		return Target{}, false
+	}
+	return e.target, true
+}
+
+// Update writes the scheduler's metrics; it is the "probe" collector.
+func (s *Scheduler) Update(ch chan<- prometheus.Metric) error {
+	for _, st := range s.Statuses() {
+		t := st.Target
+		ch <- prometheus.MustNewConstMetric(s.info, prometheus.GaugeValue, 1, t.Hostname, t.Vantage, t.Module, t.Source)
+		if st.Last != nil {
+			s.descs.emit(ch, *st.Last, t.Hostname, t.Vantage)
+		}
+	}
+	s.runs.Collect(ch)
+	s.failures.Collect(ch)
+	s.latency.Collect(ch)
+	s.lag.Collect(ch)
+	s.inFlight.Collect(ch)
+	return nil
+}
