@@ -78,7 +78,10 @@ func (a *app) reload() error {
 	err := a.apply()
 	if err != nil {
 		a.reloadOK.Set(0)
-		level.Error(a.logger).Log("msg", "configuration not loaded; the previous one stays in use", "err", err)
+		if a.env.Config != nil {
+			err = fmt.Errorf("%w; the previous configuration stays in use", err)
+		}
+		level.Error(a.logger).Log("msg", "configuration not loaded", "err", err)
 		return err
 	}
 	a.reloadOK.Set(1)

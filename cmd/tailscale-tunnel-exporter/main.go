@@ -36,20 +36,20 @@ func main() {
 
 func run(args []string) int {
 	a := kingpin.New("tailscale-tunnel-exporter", "Probes Tailscale ts.net endpoints (TLS handshake, HTTP) and exports whether each works and why not.")
+	var src configSource
+	a.Flag("config.file", "YAML file with modules, targets and vantages. Reloaded on SIGHUP and POST /-/reload.").PlaceHolder("FILE").StringVar(&src.file)
+	a.Flag("probe.target", "A hostname to probe with the default module from every vantage. Repeatable.").PlaceHolder("HOSTNAME").StringsVar(&src.targets)
+	a.Flag("probe.resolve", "Resolve override, curl --resolve style. Repeatable.").PlaceHolder("HOSTNAME=IP[:PORT]").StringsVar(&src.resolves)
+	a.Flag("probe.tailnet-socks5-address", "tailscaled's SOCKS5 server (--socks5-server); enables the tailnet vantage.").PlaceHolder("HOST:PORT").StringVar(&src.tailnetSOCKS5)
 	var (
-		src           configSource
-		metricsPath   = a.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").String()
-		webFlags      = kingpinflag.AddFlags(a, defaultListenAddress)
 		interval      = a.Flag("probe.interval", "How often each target is probed in the background.").Default("30s").Duration()
 		concurrency   = a.Flag("probe.concurrency", "Background probes in flight at most.").Default("256").Int()
 		allow         = a.Flag("probe.allow", "Hostname globs ('*' crosses dots), IPs or CIDR prefixes that /probe may probe besides configured and discovered targets. Repeatable.").Default(probes.DefaultAllow).Strings()
-		logs          = addLogFlags(a)
+		metricsPath   = a.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").String()
 		shutdownGrace = a.Flag("web.shutdown-timeout", "How long to wait for in-flight requests on shutdown.").Default("5s").Duration()
+		webFlags      = kingpinflag.AddFlags(a, defaultListenAddress)
+		logs          = addLogFlags(a)
 	)
-	a.Flag("config.file", "YAML file with modules, targets and vantages. Reloaded on SIGHUP and POST /-/reload.").StringVar(&src.file)
-	a.Flag("probe.target", "A hostname to probe with the default module from every vantage. Repeatable.").StringsVar(&src.targets)
-	a.Flag("probe.resolve", "Resolve override, curl --resolve style: HOSTNAME=IP[:PORT]. Repeatable.").StringsVar(&src.resolves)
-	a.Flag("probe.tailnet-socks5-address", "host:port of tailscaled's SOCKS5 server (--socks5-server); enables the tailnet vantage.").StringVar(&src.tailnetSOCKS5)
 	a.Version(version.Print("tailscale-tunnel-exporter"))
 	a.HelpFlag.Short('h')
 	if _, err := a.Parse(args); err != nil {
@@ -59,6 +59,12 @@ func run(args []string) int {
 	logger := logs.logger(os.Stderr)
 	level.Info(logger).Log("msg", "starting tailscale-tunnel-exporter", "version", version.Info(), "build_context", version.BuildContext())
 
+	if f := *webFlags.WebConfigFile; f != "" {
+		if err := web.Validate(f); err != nil {
+			level.Error(logger).Log("msg", "bad web configuration", "file", f, "err", err)
+			return 1
+		}
+	}
 	allowlist, err := probes.NewAllowlist(*allow)
 	if err != nil {
 		level.Error(logger).Log("msg", "bad flag", "err", err)
@@ -131,4 +137,3 @@ func init() {
 		}
 	}
 }
-

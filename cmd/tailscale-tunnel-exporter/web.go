@@ -48,7 +48,7 @@ func routes(a *app, reg *prometheus.Registry, metricsPath string, probeHandler h
 			return
 		}
 		if err := a.reload(); err != nil {
-			http.Error(w, fmt.Sprintf("reload failed, the previous configuration stays in use: %v", err), http.StatusInternalServerError)
+			http.Error(w, fmt.Sprintf("reload failed: %v", err), http.StatusInternalServerError)
 			return
 		}
 		fmt.Fprintln(w, "configuration reloaded")

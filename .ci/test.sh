@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The whole test suite: the README's second command, and what CI runs.
+# It installs what the tests need (Debian packages, Go tools) when missing,
+# so it works on a fresh machine with only Go, as root or with sudo.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v promtool >/dev/null || need_apt+=(prometheus)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "--- installing Debian packages: ${need_apt[*]}"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+for tool in promtool; do
+  command -v "$tool" >/dev/null || { echo "FATAL: $tool is still missing after install" >&2; exit 1; }
+done
+
+echo "--- gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then
+  echo "gofmt would change:" >&2; echo "$unformatted" >&2; exit 1
+fi
+
+echo "--- go vet"
+go vet ./...
+
+echo "--- go test -race"
+go test -race -count=1 -timeout 30m ./...

@@ -1,0 +1,36 @@
+package main
+
+import (
+	"net"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/cmd/internal/sim"
+)
+
+// TestDemoOnce runs the README's first command the way a newcomer does and
+// checks that it shows the incident: the cluster tunnel down with a stalled
+// handshake, the expired certificate named, the Funnel endpoint up.
+func TestDemoOnce(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	var out strings.Builder
+	if err := run(addr, true, &out); err != nil {
+		t.Fatalf("demo: %v\n%s", err, out.String())
+	}
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(regexp.QuoteMeta(sim.Cluster) + `\s+direct\s+DOWN\s+tls_handshake_timeout\s+resolve=\S+ connect=\S+ tls=`),
+		regexp.MustCompile(regexp.QuoteMeta(sim.Expired) + `\s+direct\s+DOWN\s+tls_certificate_invalid \(expired\)`),
+		regexp.MustCompile(regexp.QuoteMeta(sim.Whoami) + `\s+direct\s+UP\s+resolve=\S+ connect=\S+ tls=\S+ http=`),
+		regexp.MustCompile(`http://` + regexp.QuoteMeta(addr) + `/probe\?target=`),
+	} {
+		if !want.MatchString(out.String()) {
+			t.Errorf("demo output does not match %s:\n%s", want, out.String())
+		}
+	}
+}

@@ -1,0 +1,437 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/cmd/internal/sim"
+)
+
+// binary is the exporter built once for all end-to-end tests.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "tte-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "tailscale-tunnel-exporter")
+	build := exec.Command("go", "build", "-o", binary, ".")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build exporter:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// exporter is a running exporter process.
+type exporter struct {
+	base string
+	cmd  *exec.Cmd
+	log  *bytes.Buffer
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func startExporter(t *testing.T, args ...string) *exporter {
+	t.Helper()
+	addr := freeAddr(t)
+	e := &exporter{base: "http://" + addr, log: &bytes.Buffer{}}
+	e.cmd = exec.Command(binary, append([]string{"--web.listen-address=" + addr}, args...)...)
+	e.cmd.Stdout, e.cmd.Stderr = e.log, e.log
+	if err := e.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { e.cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		e.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			e.cmd.Process.Kill()
+			<-exited
+			t.Errorf("exporter did not stop within 10s of SIGTERM")
+		}
+		if t.Failed() {
+			t.Logf("exporter log:\n%s", e.log)
+		}
+	})
+	e.waitFor(t, "the exporter to serve", func() bool {
+		resp, err := http.Get(e.base + "/-/healthy")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	return e
+}
+
+func (e *exporter) waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (e *exporter) get(t *testing.T, path string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(e.base + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func (e *exporter) metrics(t *testing.T) (string, map[string]*dto.MetricFamily) {
+	t.Helper()
+	code, body := e.get(t, "/metrics")
+	if code != http.StatusOK {
+		t.Fatalf("/metrics: %d %s", code, body)
+	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(strings.NewReader(body))
+	if err != nil {
+		t.Fatalf("parse /metrics: %v", err)
+	}
+	return body, fams
+}
+
+// series returns the labels→value of a family, keyed by "hostname/label".
+func series(fams map[string]*dto.MetricFamily, name, label string) map[string]float64 {
+	out := map[string]float64{}
+	for _, m := range fams[name].GetMetric() {
+		ls := map[string]string{}
+		for _, l := range m.GetLabel() {
+			ls[l.GetName()] = l.GetValue()
+		}
+		v := m.GetGauge().GetValue()
+		if m.GetCounter() != nil {
+			v = m.GetCounter().GetValue()
+		}
+		out[ls["hostname"]+"/"+ls[label]] = v
+	}
+	return out
+}
+
+func startSim(t *testing.T) *sim.Env {
+	t.Helper()
+	env, err := sim.Start(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { env.Close() })
+	return env
+}
+
+func TestEndToEndIncident(t *testing.T) {
+	env := startSim(t)
+	e := startExporter(t, "--config.file="+env.ConfigFile, "--probe.interval=1s")
+	var fams map[string]*dto.MetricFamily
+	var body string
+	e.waitFor(t, "results for all three endpoints", func() bool {
+		body, fams = e.metrics(t)
+		return len(fams["tailscale_tunnel_probe_success"].GetMetric()) == 3
+	})
+
+	success := series(fams, "tailscale_tunnel_probe_success", "vantage")
+	want := map[string]float64{sim.Whoami + "/direct": 1, sim.Cluster + "/direct": 0, sim.Expired + "/direct": 0}
+	for k, v := range want {
+		if success[k] != v {
+			t.Errorf("probe_success{%s} = %v, want %v", k, success[k], v)
+		}
+	}
+	reasons := series(fams, "tailscale_tunnel_probe_failure_reason", "reason")
+	for _, k := range []string{sim.Cluster + "/tls_handshake_timeout", sim.Expired + "/tls_certificate_invalid"} {
+		if reasons[k] != 1 {
+			t.Errorf("failure_reason{%s} missing; have %v", k, reasons)
+		}
+	}
+	if len(reasons) != 2 {
+		t.Errorf("failure reasons = %v, want exactly the two failing endpoints", reasons)
+	}
+	if p := series(fams, "tailscale_tunnel_probe_certificate_problem", "problem"); p[sim.Expired+"/expired"] != 1 || len(p) != 1 {
+		t.Errorf("certificate_problem = %v, want only expired on %s", p, sim.Expired)
+	}
+	if s := series(fams, "tailscale_tunnel_probe_http_status_code", "vantage"); s[sim.Whoami+"/direct"] != 200 {
+		t.Errorf("http_status_code of whoami = %v", s)
+	}
+	for _, name := range []string{
+		"tailscale_tunnel_exporter_build_info",
+		"tailscale_tunnel_exporter_config_last_reload_successful",
+		"tailscale_tunnel_probe_phase_latency_seconds",
+		"tailscale_tunnel_probe_runs_total",
+		"tailscale_tunnel_probe_failures_total",
+		"tailscale_tunnel_probe_tls_version_info",
+		"tailscale_tunnel_probe_certificate_expiry_timestamp_seconds",
+		"tailscale_tunnel_probe_scheduling_lag_seconds",
+		"tailscale_tunnel_scrape_collector_success",
+	} {
+		if fams[name] == nil {
+			t.Errorf("/metrics lacks %s", name)
+		}
+	}
+	if sc := series(fams, "tailscale_tunnel_scrape_collector_success", "collector"); sc["/probe"] != 1 {
+		t.Errorf("scrape_collector_success = %v", sc)
+	}
+	promtoolCheckMetrics(t, body)
+
+	// The landing page and the last probe's debug log.
+	code, page := e.get(t, "/")
+	if code != http.StatusOK || !strings.Contains(page, sim.Cluster) || !strings.Contains(page, "tls_handshake_timeout") || !strings.Contains(page, "expired") {
+		t.Errorf("landing page (%d) lacks the targets or their reasons:\n%s", code, page)
+	}
+	code, logText := e.get(t, "/logs?hostname="+sim.Cluster+"&vantage=direct")
+	if code != http.StatusOK || !strings.Contains(logText, "Last probe of "+sim.Cluster) || strings.Count(logText, "\n") < 3 {
+		t.Errorf("/logs (%d):\n%s", code, logText)
+	}
+
+	// /probe: a configured target runs; anything else is refused.
+	code, probe := e.get(t, "/probe?target="+sim.Whoami)
+	if code != http.StatusOK || !strings.Contains(probe, "tailscale_tunnel_probe_success 1") {
+		t.Errorf("/probe of whoami: %d\n%s", code, probe)
+	}
+	for _, target := range []string{"example.com", "127.0.0.1", "http://" + sim.Whoami} {
+		if code, msg := e.get(t, "/probe?target="+target); code != http.StatusForbidden {
+			t.Errorf("/probe?target=%s: %d %s, want 403", target, code, msg)
+		}
+	}
+}
+
+// promtoolCheckMetrics runs `promtool check metrics` on a real scrape. CI
+// installs promtool (.ci/run); without it the test fails, it does not skip.
+func promtoolCheckMetrics(t *testing.T, exposition string) {
+	t.Helper()
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		t.Fatalf("promtool not found (apt-get install prometheus; .ci/run does): %v", err)
+	}
+	cmd := exec.Command(promtool, "check", "metrics")
+	cmd.Stdin = strings.NewReader(exposition)
+	out, err := cmd.CombinedOutput()
+	if err != nil || len(bytes.TrimSpace(out)) > 0 {
+		t.Errorf("promtool check metrics: %v\n%s", err, out)
+	}
+}
+
+func TestEndToEndReload(t *testing.T) {
+	env := startSim(t)
+	cfg, err := os.ReadFile(env.ConfigFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := startExporter(t, "--config.file="+env.ConfigFile, "--probe.interval=1h")
+	targets := func() map[string]float64 {
+		_, fams := e.metrics(t)
+		return series(fams, "tailscale_tunnel_probe_target_info", "vantage")
+	}
+	reloadOK := func() float64 {
+		_, fams := e.metrics(t)
+		return fams["tailscale_tunnel_exporter_config_last_reload_successful"].GetMetric()[0].GetGauge().GetValue()
+	}
+	if n := len(targets()); n != 3 {
+		t.Fatalf("%d targets at start, want 3", n)
+	}
+
+	// SIGHUP with one target removed.
+	trimmed := strings.Replace(string(cfg), "  - hostname: "+sim.Expired, "  - hostname: extra.demo-tailnet.ts.net", 1)
+	if err := os.WriteFile(env.ConfigFile, []byte(trimmed), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.cmd.Process.Signal(syscall.SIGHUP)
+	e.waitFor(t, "SIGHUP reload to swap the targets", func() bool {
+		ts := targets()
+		_, old := ts[sim.Expired+"/direct"]
+		_, added := ts["extra.demo-tailnet.ts.net/direct"]
+		return !old && added
+	})
+
+	// A broken file: POST /-/reload fails, the old targets stay.
+	if err := os.WriteFile(env.ConfigFile, []byte("targets:\n  - hostname: [\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Post(e.base+"/-/reload", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusInternalServerError || !strings.Contains(string(msg), env.ConfigFile) || !strings.Contains(string(msg), "previous configuration stays") {
+		t.Errorf("failed reload answered %d %q", resp.StatusCode, msg)
+	}
+	if v := reloadOK(); v != 0 {
+		t.Errorf("config_last_reload_successful = %v after a failed reload", v)
+	}
+	if n := len(targets()); n != 3 {
+		t.Errorf("%d targets after a failed reload, want the previous 3", n)
+	}
+	if code, _ := e.get(t, "/-/reload"); code != http.StatusMethodNotAllowed {
+		t.Errorf("GET /-/reload = %d, want 405", code)
+	}
+
+	// Fixed again: reload succeeds.
+	if err := os.WriteFile(env.ConfigFile, cfg, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	resp, err = http.Post(e.base+"/-/reload", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || reloadOK() != 1 {
+		t.Errorf("reload of a fixed file: %d, reload_successful %v", resp.StatusCode, reloadOK())
+	}
+	if !strings.Contains(e.log.String(), "configuration not loaded") {
+		t.Errorf("the failed reload was not logged")
+	}
+}
+
+func TestStartupErrors(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"malformed config", []string{"--config.file=" + write("bad.yml", "targets: [\n")}, []string{"bad.yml", "line"}},
+		{"unknown key", []string{"--config.file=" + write("key.yml", "targets:\n  - hostname: a.example.ts.net\n    port: 1\n")}, []string{"key.yml", "line 3", "field port not found"}},
+		{"duplicate target", []string{"--config.file=" + write("dup.yml", "targets:\n  - hostname: a.example.ts.net\n"), "--probe.target=a.example.ts.net"}, []string{"duplicate"}},
+		{"invalid hostname flag", []string{"--probe.target=not a host"}, []string{"--probe.target=not a host"}},
+		{"bad CA file", []string{"--config.file=" + write("ca.yml", "modules:\n  https:\n    tls:\n      ca_file: missing.pem\n")}, []string{"ca.yml", "missing.pem"}},
+		{"unknown module", []string{"--config.file=" + write("mod.yml", "targets:\n  - hostname: a.example.ts.net\n    module: icmp\n")}, []string{"mod.yml", "line 2", "unknown module", "icmp"}},
+		{"missing config file", []string{"--config.file=" + filepath.Join(dir, "absent.yml")}, []string{"absent.yml"}},
+		{"bad allow entry", []string{"--probe.allow=https://x"}, []string{"--probe.allow"}},
+		{"unknown flag", []string{"--probe.nope"}, []string{"unknown long flag"}},
+		{"bad web config", []string{"--web.config.file=" + write("web.yml", "nonsense: [\n")}, []string{"web.yml"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := exec.Command(binary, append([]string{"--web.listen-address=" + freeAddr(t)}, tc.args...)...)
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			done := make(chan struct{})
+			var out []byte
+			var err error
+			go func() { out, err = cmd.CombinedOutput(); close(done) }()
+			select {
+			case <-done:
+			case <-ctx.Done():
+				cmd.Process.Kill()
+				<-done
+				t.Fatalf("exporter kept running on bad input:\n%s", out)
+			}
+			if err == nil {
+				t.Fatalf("exporter exited 0 on bad input:\n%s", out)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(string(out), w) {
+					t.Errorf("output does not mention %q:\n%s", w, out)
+				}
+			}
+		})
+	}
+}
+
+func TestVersionAndHelp(t *testing.T) {
+	out, err := exec.Command(binary, "--version").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "tailscale-tunnel-exporter, version") {
+		t.Errorf("--version: %v\n%s", err, out)
+	}
+	out, err = exec.Command(binary, "--help").CombinedOutput()
+	if err != nil {
+		t.Fatalf("--help: %v", err)
+	}
+	for _, flag := range []string{"--web.listen-address", "--web.telemetry-path", "--web.config.file", "--config.file", "--probe.target", "--probe.resolve", "--probe.interval", "--probe.concurrency", "--probe.allow", "--probe.tailnet-socks5-address", "--log.level", "--log.format", "--[no-]version", ":9847"} {
+		if !strings.Contains(string(out), flag) {
+			t.Errorf("--help does not mention %s", flag)
+		}
+	}
+}
+
+func TestWebConfigBasicAuth(t *testing.T) {
+	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	webCfg := filepath.Join(t.TempDir(), "web.yml")
+	if err := os.WriteFile(webCfg, []byte(fmt.Sprintf("basic_auth_users:\n  prometheus: %s\n", hash)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addr := freeAddr(t)
+	cmd := exec.Command(binary, "--web.listen-address="+addr, "--web.config.file="+webCfg)
+	var log bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &log, &log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() })
+	get := func(user, pass string) int {
+		req, _ := http.NewRequest(http.MethodGet, "http://"+addr+"/metrics", nil)
+		if user != "" {
+			req.SetBasicAuth(user, pass)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for get("", "") == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("exporter did not listen:\n%s", log.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if c := get("", ""); c != http.StatusUnauthorized {
+		t.Errorf("without credentials: %d, want 401", c)
+	}
+	if c := get("prometheus", "wrong"); c != http.StatusUnauthorized {
+		t.Errorf("wrong password: %d, want 401", c)
+	}
+	if c := get("prometheus", "s3cret"); c != http.StatusOK {
+		t.Errorf("right password: %d, want 200", c)
+	}
+}
