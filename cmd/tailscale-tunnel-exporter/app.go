@@ -16,31 +16,11 @@ import (
 // configSource is how to build the configuration: a file (optional) plus the
 // flags that add to it. It is re-read on every reload.
 type configSource struct {
-	file          string
-	targets       []string
-	resolves      []string
-	tailnetSOCKS5 string
+	file  string
+	flags config.Flags
 }
 
-func (s configSource) load() (*config.Config, error) {
-	cfg := &config.Config{}
-	var err error
-	if s.file != "" {
-		cfg, err = config.Load(s.file)
-	} else {
-		cfg, err = config.Parse(nil, "")
-	}
-	if err != nil {
-		return nil, err
-	}
-	if err := cfg.SetTailnetSOCKS5(s.tailnetSOCKS5); err != nil {
-		return nil, err
-	}
-	if err := cfg.AddFlagTargets(s.targets, s.resolves); err != nil {
-		return nil, err
-	}
-	return cfg, nil
-}
+func (s configSource) load() (*config.Config, error) { return config.Load(s.file, s.flags) }
 
 // app holds the state that a reload swaps: the config, its vantages and the
 // scheduled targets. A failed reload keeps all of it as it was.

@@ -38,9 +38,9 @@ func run(args []string) int {
 	a := kingpin.New("tailscale-tunnel-exporter", "Probes Tailscale ts.net endpoints (TLS handshake, HTTP) and exports whether each works and why not.")
 	var src configSource
 	a.Flag("config.file", "YAML file with modules, targets and vantages. Reloaded on SIGHUP and POST /-/reload.").PlaceHolder("FILE").StringVar(&src.file)
-	a.Flag("probe.target", "A hostname to probe with the default module from every vantage. Repeatable.").PlaceHolder("HOSTNAME").StringsVar(&src.targets)
-	a.Flag("probe.resolve", "Resolve override, curl --resolve style. Repeatable.").PlaceHolder("HOSTNAME=IP[:PORT]").StringsVar(&src.resolves)
-	a.Flag("probe.tailnet-socks5-address", "tailscaled's SOCKS5 server (--socks5-server); enables the tailnet vantage.").PlaceHolder("HOST:PORT").StringVar(&src.tailnetSOCKS5)
+	a.Flag("probe.target", "A hostname to probe with the default module from every vantage. Repeatable.").PlaceHolder("HOSTNAME").StringsVar(&src.flags.Targets)
+	a.Flag("probe.resolve", "Resolve override, curl --resolve style. Repeatable.").PlaceHolder("HOSTNAME=IP[:PORT]").StringsVar(&src.flags.Resolves)
+	a.Flag("probe.tailnet-socks5-address", "tailscaled's SOCKS5 server (--socks5-server); enables the tailnet vantage.").PlaceHolder("HOST:PORT").StringVar(&src.flags.TailnetSOCKS5)
 	var (
 		interval      = a.Flag("probe.interval", "How often each target is probed in the background.").Default("30s").Duration()
 		concurrency   = a.Flag("probe.concurrency", "Background probes in flight at most.").Default("256").Int()

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/cmd/internal/sim"
+	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/prober/probertest"
 )
 
 // binary is the exporter built once for all end-to-end tests.
@@ -48,7 +50,25 @@ func TestMain(m *testing.M) {
 type exporter struct {
 	base string
 	cmd  *exec.Cmd
-	log  *bytes.Buffer
+	log  *syncBuffer
+}
+
+// syncBuffer collects a process's output while the test reads it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 func freeAddr(t *testing.T) string {
@@ -64,7 +84,7 @@ func freeAddr(t *testing.T) string {
 func startExporter(t *testing.T, args ...string) *exporter {
 	t.Helper()
 	addr := freeAddr(t)
-	e := &exporter{base: "http://" + addr, log: &bytes.Buffer{}}
+	e := &exporter{base: "http://" + addr, log: &syncBuffer{}}
 	e.cmd = exec.Command(binary, append([]string{"--web.listen-address=" + addr}, args...)...)
 	e.cmd.Stdout, e.cmd.Stderr = e.log, e.log
 	if err := e.cmd.Start(); err != nil {
@@ -86,6 +106,11 @@ func startExporter(t *testing.T, args ...string) *exporter {
 		}
 	})
 	e.waitFor(t, "the exporter to serve", func() bool {
+		select {
+		case <-exited:
+			t.Fatalf("exporter exited at start:\n%s", e.log)
+		default:
+		}
 		resp, err := http.Get(e.base + "/-/healthy")
 		if err != nil {
 			return false
@@ -400,8 +425,8 @@ func TestWebConfigBasicAuth(t *testing.T) {
 	}
 	addr := freeAddr(t)
 	cmd := exec.Command(binary, "--web.listen-address="+addr, "--web.config.file="+webCfg)
-	var log bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &log, &log
+	log := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -433,5 +458,54 @@ func TestWebConfigBasicAuth(t *testing.T) {
 	}
 	if c := get("prometheus", "s3cret"); c != http.StatusOK {
 		t.Errorf("right password: %d, want 200", c)
+	}
+}
+
+// TestEndToEndTailnetVantage probes through a SOCKS5 proxy standing in for
+// tailscaled: the name is resolved by the proxy (MagicDNS), never locally,
+// so the target is configured for the tailnet vantage only.
+func TestEndToEndTailnetVantage(t *testing.T) {
+	env := startSim(t)
+	socks, err := probertest.NewSOCKS5Server(probertest.SOCKS5Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { socks.Close() })
+	var whoamiPort string
+	for _, ep := range env.Endpoints {
+		if ep.Hostname == sim.Whoami {
+			_, whoamiPort, _ = net.SplitHostPort(ep.Addr)
+		}
+	}
+	cfg := filepath.Join(env.Dir, "tailnet.yml")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`modules:
+  https:
+    port: %s
+    tls:
+      ca_file: ca.pem
+targets:
+  - hostname: %s
+    vantages: [tailnet]
+`, whoamiPort, sim.Whoami)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e := startExporter(t, "--config.file="+cfg, "--probe.tailnet-socks5-address="+socks.Addr, "--probe.interval=1s")
+	var fams map[string]*dto.MetricFamily
+	e.waitFor(t, "a tailnet result", func() bool {
+		_, fams = e.metrics(t)
+		return len(fams["tailscale_tunnel_probe_success"].GetMetric()) == 1
+	})
+	if s := series(fams, "tailscale_tunnel_probe_success", "vantage"); s[sim.Whoami+"/tailnet"] != 1 {
+		t.Errorf("probe_success = %v, want whoami/tailnet 1", s)
+	}
+	if _, ok := series(fams, "tailscale_tunnel_probe_phase_duration_seconds", "phase")[sim.Whoami+"/resolve"]; ok {
+		t.Errorf("a resolve phase ran locally for a tailnet probe")
+	}
+	if got := socks.Resolved(); len(got) == 0 || got[0] != sim.Whoami {
+		t.Errorf("the proxy resolved %v, want %s", got, sim.Whoami)
+	}
+	code, body := e.get(t, "/probe?target="+sim.Whoami+"&vantage=tailnet")
+	if code != http.StatusOK || !strings.Contains(body, "tailscale_tunnel_probe_success 1") {
+		t.Errorf("/probe via tailnet: %d\n%s", code, body)
 	}
 }

@@ -138,28 +138,43 @@ func builtinModules() map[string]Module {
 	}
 }
 
-// Load reads, parses and validates a configuration file. Unknown keys are
-// errors: a typo must not silently change what is probed.
-func Load(path string) (*Config, error) {
+// Flags are the command-line additions to the file: they are applied before
+// validation, so a flag-configured vantage can be named by file targets.
+type Flags struct {
+	Targets       []string // --probe.target
+	Resolves      []string // --probe.resolve HOSTNAME=IP[:PORT]
+	TailnetSOCKS5 string   // --probe.tailnet-socks5-address
+}
+
+// Load reads, parses and validates a configuration file (none when path is
+// empty) with the flags applied. Unknown keys are errors: a typo must not
+// silently change what is probed.
+func Load(path string, f Flags) (*Config, error) {
+	if path == "" {
+		return Parse(nil, "", f)
+	}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read config file: %w", err)
 	}
-	cfg, err := Parse(data, filepath.Dir(path))
+	cfg, err := Parse(data, filepath.Dir(path), f)
 	if err != nil {
 		return nil, fmt.Errorf("config file %s: %w", path, err)
 	}
 	return cfg, nil
 }
 
-// Parse parses and validates YAML; relative CA file paths are taken from dir.
-// Empty input is a valid, empty configuration.
-func Parse(data []byte, dir string) (*Config, error) {
+// Parse parses YAML, applies the flags and validates; relative CA file paths
+// are taken from dir. Empty input is a valid, empty configuration.
+func Parse(data []byte, dir string, f Flags) (*Config, error) {
 	cfg := &Config{}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("parse: %w", err)
+	}
+	if err := cfg.applyFlags(f); err != nil {
+		return nil, err
 	}
 	if err := cfg.complete(dir); err != nil {
 		return nil, err
@@ -167,12 +182,18 @@ func Parse(data []byte, dir string) (*Config, error) {
 	return cfg, nil
 }
 
-// AddFlagTargets appends targets given on the command line, each with the
-// default module and all vantages, and a resolve override from overrides
-// ("hostname=IP[:port]") when one names it. It re-validates the whole set.
-func (c *Config) AddFlagTargets(hostnames, overrides []string) error {
+// applyFlags adds flag targets (default module, all vantages), resolve
+// overrides (for flag targets, and for file targets that set none) and the
+// tailnet vantage (the flag wins over the file).
+func (c *Config) applyFlags(f Flags) error {
+	if f.TailnetSOCKS5 != "" {
+		if _, _, err := net.SplitHostPort(f.TailnetSOCKS5); err != nil {
+			return fmt.Errorf("flag --probe.tailnet-socks5-address=%q: %w", f.TailnetSOCKS5, err)
+		}
+		c.Vantages.Tailnet = &TailnetVantage{SOCKS5Address: f.TailnetSOCKS5}
+	}
 	byHost := map[string]string{}
-	for _, o := range overrides {
+	for _, o := range f.Resolves {
 		host, addr, ok := strings.Cut(o, "=")
 		if !ok || host == "" || addr == "" {
 			return fmt.Errorf("flag --probe.resolve=%q: want HOSTNAME=IP[:PORT]", o)
@@ -182,28 +203,14 @@ func (c *Config) AddFlagTargets(hostnames, overrides []string) error {
 		}
 		byHost[strings.ToLower(host)] = addr
 	}
-	for _, h := range hostnames {
-		c.Targets = append(c.Targets, Target{Hostname: h, Resolve: byHost[strings.ToLower(h)]})
+	for _, h := range f.Targets {
+		c.Targets = append(c.Targets, Target{Hostname: h})
 	}
-	// An override for a file target applies too, unless the file set one.
 	for i := range c.Targets {
 		if c.Targets[i].Resolve == "" {
-			c.Targets[i].Resolve = byHost[strings.ToLower(c.Targets[i].Hostname)]
+			c.Targets[i].Resolve = byHost[strings.ToLower(strings.TrimSpace(c.Targets[i].Hostname))]
 		}
 	}
-	return c.validateTargets()
-}
-
-// SetTailnetSOCKS5 configures the tailnet vantage from a flag; the flag wins
-// over the file.
-func (c *Config) SetTailnetSOCKS5(addr string) error {
-	if addr == "" {
-		return nil
-	}
-	if _, _, err := net.SplitHostPort(addr); err != nil {
-		return fmt.Errorf("flag --probe.tailnet-socks5-address=%q: %w", addr, err)
-	}
-	c.Vantages.Tailnet = &TailnetVantage{SOCKS5Address: addr}
 	return nil
 }
 

@@ -51,7 +51,7 @@ func TestParseErrors(t *testing.T) {
 		{"unknown vantage kind", "vantages:\n  office:\n    socks5_address: 127.0.0.1:1080\n", []string{"field office not found"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := Parse([]byte(tc.yaml), dir)
+			_, err := Parse([]byte(tc.yaml), dir, Flags{})
 			if err == nil {
 				t.Fatalf("Parse succeeded, want error containing %q", tc.want)
 			}
@@ -69,11 +69,11 @@ func TestLoadNamesTheFile(t *testing.T) {
 	if err := os.WriteFile(path, []byte("targets:\n  - hostname: x\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, err := Load(path)
+	_, err := Load(path, Flags{})
 	if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "line 2") {
 		t.Fatalf("Load error = %v, want it to name %s and line 2", err, path)
 	}
-	if _, err := Load(filepath.Join(t.TempDir(), "absent.yml")); err == nil || !strings.Contains(err.Error(), "absent.yml") {
+	if _, err := Load(filepath.Join(t.TempDir(), "absent.yml"), Flags{}); err == nil || !strings.Contains(err.Error(), "absent.yml") {
 		t.Fatalf("Load of a missing file: error = %v, want it to name the file", err)
 	}
 }
@@ -104,7 +104,7 @@ targets:
   - hostname: whoami.example.ts.net
     module: tlsonly
     vantages: [direct]
-`), dir)
+`), dir, Flags{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +131,7 @@ targets:
 }
 
 func TestParseEmpty(t *testing.T) {
-	cfg, err := Parse(nil, "")
+	cfg, err := Parse(nil, "", Flags{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,15 +140,13 @@ func TestParseEmpty(t *testing.T) {
 	}
 }
 
-func TestAddFlagTargets(t *testing.T) {
-	cfg, err := Parse([]byte("targets:\n  - hostname: file.example.ts.net\n"), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = cfg.AddFlagTargets(
-		[]string{"k8s.example.ts.net", "whoami.example.ts.net"},
-		[]string{"k8s.example.ts.net=127.0.0.1:8443", "file.example.ts.net=[::1]:9443"},
-	)
+func TestFlags(t *testing.T) {
+	file := []byte("targets:\n  - hostname: file.example.ts.net\n  - hostname: tailnet.example.ts.net\n    vantages: [tailnet]\n")
+	cfg, err := Parse(file, "", Flags{
+		Targets:       []string{"k8s.example.ts.net", "whoami.example.ts.net"},
+		Resolves:      []string{"k8s.example.ts.net=127.0.0.1:8443", "file.example.ts.net=[::1]:9443"},
+		TailnetSOCKS5: "127.0.0.1:1055",
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,26 +154,34 @@ func TestAddFlagTargets(t *testing.T) {
 	for _, tg := range cfg.Targets {
 		got[tg.Hostname] = tg.Resolve
 	}
-	want := map[string]string{"file.example.ts.net": "[::1]:9443", "k8s.example.ts.net": "127.0.0.1:8443", "whoami.example.ts.net": ""}
+	want := map[string]string{"file.example.ts.net": "[::1]:9443", "tailnet.example.ts.net": "", "k8s.example.ts.net": "127.0.0.1:8443", "whoami.example.ts.net": ""}
+	if len(got) != len(want) {
+		t.Errorf("targets = %v, want %v", got, want)
+	}
 	for h, r := range want {
 		if got[h] != r {
 			t.Errorf("resolve of %s = %q, want %q", h, got[h], r)
 		}
 	}
+	if cfg.Vantages.Tailnet == nil || cfg.Vantages.Tailnet.SOCKS5Address != "127.0.0.1:1055" {
+		t.Errorf("tailnet vantage from the flag = %+v", cfg.Vantages.Tailnet)
+	}
 
+	const socks = "127.0.0.1:1055"
 	for _, tc := range []struct {
-		name       string
-		hosts, res []string
-		want       string
+		name string
+		f    Flags
+		want string
 	}{
-		{"duplicate of file target", []string{"file.example.ts.net"}, nil, "duplicate of the target at line 2"},
-		{"bad override form", nil, []string{"k8s.example.ts.net"}, "want HOSTNAME=IP[:PORT]"},
-		{"bad override address", nil, []string{"k8s.example.ts.net=example.com"}, "want IP or IP:PORT"},
-		{"invalid flag hostname", []string{"https://x.ts.net"}, nil, "flag --probe.target=https://x.ts.net"},
+		{"duplicate of file target", Flags{Targets: []string{"file.example.ts.net"}, TailnetSOCKS5: socks}, "duplicate of the target at line 2"},
+		{"bad override form", Flags{Resolves: []string{"k8s.example.ts.net"}, TailnetSOCKS5: socks}, "want HOSTNAME=IP[:PORT]"},
+		{"bad override address", Flags{Resolves: []string{"k8s.example.ts.net=example.com"}, TailnetSOCKS5: socks}, "want IP or IP:PORT"},
+		{"invalid flag hostname", Flags{Targets: []string{"https://x.ts.net"}, TailnetSOCKS5: socks}, "flag --probe.target=https://x.ts.net"},
+		{"bad socks5 address", Flags{TailnetSOCKS5: "nope"}, "--probe.tailnet-socks5-address"},
+		{"file target names the unconfigured tailnet vantage", Flags{}, `vantage "tailnet" is not configured`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg, _ := Parse([]byte("targets:\n  - hostname: file.example.ts.net\n"), "")
-			err := cfg.AddFlagTargets(tc.hosts, tc.res)
+			_, err := Parse(file, "", tc.f)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error = %v, want it to contain %q", err, tc.want)
 			}
