@@ -88,7 +88,7 @@ func newTestEnv(t *testing.T, allow ...string) *testEnv {
 	}
 	t.Cleanup(func() { srv.Close() })
 
-	cfg, err := config.Parse([]byte(fmt.Sprintf("targets:\n  - hostname: %s\n    resolve: %s\n", host, srv.Addr)), "")
+	cfg, err := config.Parse([]byte(fmt.Sprintf("targets:\n  - hostname: %s\n    resolve: %s\n", host, srv.Addr)), "", config.Flags{})
 	if err != nil {
 		t.Fatal(err)
 	}
