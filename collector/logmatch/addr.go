@@ -1,0 +1,163 @@
+package logmatch
+
+import "bytes"
+
+// parseAddrPort parses the address and port that netip.AddrPort.String
+// writes ("100.64.0.1:443", "[fd7a:115c:a1e0::1]:443", "[fe80::1%eth0]:443")
+// at the start of b. It returns the family, the port and how many bytes it
+// consumed. The address is validated but not kept: only its family and the
+// port class ever leave this package.
+func parseAddrPort(b []byte) (fam Family, port int, n int, ok bool) {
+	if len(b) == 0 {
+		return FamilyNone, 0, 0, false
+	}
+	if b[0] == '[' {
+		end := bytes.IndexByte(b, ']')
+		if end < 0 || !validIPv6(b[1:end]) {
+			return FamilyNone, 0, 0, false
+		}
+		fam, n = FamilyIPv6, end+1
+	} else {
+		n = ipv4Len(b)
+		if n == 0 {
+			return FamilyNone, 0, 0, false
+		}
+		fam = FamilyIPv4
+	}
+	if n >= len(b) || b[n] != ':' {
+		return FamilyNone, 0, 0, false
+	}
+	port, m := parsePort(b[n+1:])
+	if m == 0 {
+		return FamilyNone, 0, 0, false
+	}
+	return fam, port, n + 1 + m, true
+}
+
+// parsePort parses a decimal port of at most 5 digits and at most 65535 at
+// the start of b; m is 0 if there is none.
+func parsePort(b []byte) (port, m int) {
+	for m < len(b) && m < 6 && isDigit(b[m]) {
+		port = port*10 + int(b[m]-'0')
+		m++
+	}
+	if m == 0 || m > 5 || port > 65535 || (m < len(b) && isDigit(b[m])) {
+		return 0, 0
+	}
+	return port, m
+}
+
+// ipv4Len returns the length of the dotted-quad IPv4 address at the start
+// of b, or 0 if there is none. Like netip, it rejects leading zeros.
+func ipv4Len(b []byte) int {
+	i := 0
+	for field := 0; field < 4; field++ {
+		if field > 0 {
+			if i >= len(b) || b[i] != '.' {
+				return 0
+			}
+			i++
+		}
+		start, v := i, 0
+		for i < len(b) && isDigit(b[i]) && i-start < 3 {
+			v = v*10 + int(b[i]-'0')
+			i++
+		}
+		digits := i - start
+		if digits == 0 || v > 255 || (digits > 1 && b[start] == '0') {
+			return 0
+		}
+	}
+	if i < len(b) && (isDigit(b[i]) || b[i] == '.') {
+		return 0
+	}
+	return i
+}
+
+// validIPv6 reports whether b is an IPv6 address as netip.ParseAddr accepts
+// it, optionally with a non-empty zone after '%'.
+func validIPv6(b []byte) bool {
+	if z := bytes.IndexByte(b, '%'); z >= 0 {
+		if z == len(b)-1 {
+			return false
+		}
+		b = b[:z]
+	}
+	if len(b) < 2 {
+		return false
+	}
+	groups, ellipsis, i := 0, false, 0
+	if b[0] == ':' {
+		if b[1] != ':' {
+			return false
+		}
+		ellipsis, i = true, 2
+		if i == len(b) {
+			return true
+		}
+	}
+	for i < len(b) {
+		start := i
+		for i < len(b) && i-start < 4 && isHex(b[i]) {
+			i++
+		}
+		if i == start {
+			return false
+		}
+		if i < len(b) && b[i] == '.' {
+			// Embedded IPv4 in the last 32 bits.
+			if n := ipv4Len(b[start:]); n == 0 || start+n != len(b) || groups > 6 {
+				return false
+			}
+			groups += 2
+			i = len(b)
+			break
+		}
+		if i < len(b) && isHex(b[i]) {
+			return false // group longer than 4 digits
+		}
+		groups++
+		if groups > 8 {
+			return false
+		}
+		if i == len(b) {
+			break
+		}
+		if b[i] != ':' {
+			return false
+		}
+		i++
+		if i < len(b) && b[i] == ':' {
+			if ellipsis {
+				return false
+			}
+			ellipsis = true
+			i++
+			if i == len(b) {
+				break
+			}
+		} else if i == len(b) {
+			return false // trailing single colon
+		}
+	}
+	if ellipsis {
+		return groups < 8
+	}
+	return groups == 8
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+func isHex(c byte) bool {
+	return isDigit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')
+}
+
+func portClass(port int) PortClass {
+	switch port {
+	case 443:
+		return Port443
+	case 80:
+		return Port80
+	}
+	return PortOther
+}

@@ -1,0 +1,269 @@
+package logmatch
+
+import (
+	"bytes"
+	"time"
+)
+
+// SplitKubeTimestamp splits off the RFC 3339 timestamp and the space that
+// the Kubernetes API puts in front of every line when asked for
+// timestamps=true. The log follower resumes from it (sinceTime), so it is
+// parsed exactly, to the nanosecond; a numeric offset is applied and the
+// result is in UTC. It does not allocate. If line does not start with such
+// a timestamp, ok is false and rest is line.
+func SplitKubeTimestamp(line []byte) (ts time.Time, rest []byte, ok bool) {
+	n := kubeTimestampLen(line)
+	if n == 0 {
+		return time.Time{}, line, false
+	}
+	ts, ok = parseRFC3339(line[:n-1])
+	if !ok {
+		return time.Time{}, line, false
+	}
+	return ts, line[n:], true
+}
+
+// kubeTimestampLen returns the length of an RFC 3339 timestamp and the
+// space after it at the start of b, or 0. It checks the shape only (no
+// ranges, no calendar), so the matcher can skip the prefix cheaply.
+func kubeTimestampLen(b []byte) int {
+	if len(b) < 21 || !dateTime(b, &kubeShape) {
+		return 0
+	}
+	i := 19
+	f := fractionLen(b[i:], 9)
+	if f < 0 {
+		return 0
+	}
+	i += f
+	switch {
+	case i < len(b) && b[i] == 'Z':
+		i++
+	case i+6 <= len(b) && (b[i] == '+' || b[i] == '-') && b[i+3] == ':' && allDigits(b[i+1:i+3]) && allDigits(b[i+4:i+6]):
+		i += 6
+	default:
+		return 0
+	}
+	if i >= len(b) || b[i] != ' ' {
+		return 0
+	}
+	return i + 1
+}
+
+func allDigits(b []byte) bool {
+	for _, c := range b {
+		if !isDigit(c) {
+			return false
+		}
+	}
+	return true
+}
+
+// parseRFC3339 parses what time.RFC3339Nano formats, without the string
+// conversion that time.Parse would need.
+func parseRFC3339(b []byte) (time.Time, bool) {
+	if len(b) < 20 || b[4] != '-' || b[7] != '-' || b[10] != 'T' || b[13] != ':' || b[16] != ':' {
+		return time.Time{}, false
+	}
+	year, ok1 := digits(b[0:4])
+	month, ok2 := digits(b[5:7])
+	day, ok3 := digits(b[8:10])
+	hour, ok4 := digits(b[11:13])
+	minute, ok5 := digits(b[14:16])
+	sec, ok6 := digits(b[17:19])
+	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) ||
+		month < 1 || month > 12 || day < 1 || hour > 23 || minute > 59 || sec > 59 {
+		return time.Time{}, false
+	}
+	b = b[19:]
+	nsec := 0
+	if b[0] == '.' {
+		i := 1
+		for i < len(b) && isDigit(b[i]) {
+			i++
+		}
+		if i == 1 || i > 10 {
+			return time.Time{}, false
+		}
+		for j := 1; j < 10; j++ {
+			nsec *= 10
+			if j < i {
+				nsec += int(b[j] - '0')
+			}
+		}
+		b = b[i:]
+	}
+	offset := 0
+	switch {
+	case len(b) == 1 && b[0] == 'Z':
+	case len(b) == 6 && (b[0] == '+' || b[0] == '-') && b[3] == ':':
+		oh, okh := digits(b[1:3])
+		om, okm := digits(b[4:6])
+		if !okh || !okm || oh > 23 || om > 59 {
+			return time.Time{}, false
+		}
+		offset = (oh*60 + om) * 60
+		if b[0] == '-' {
+			offset = -offset
+		}
+	default:
+		return time.Time{}, false
+	}
+	t := time.Date(year, time.Month(month), day, hour, minute, sec, nsec, time.UTC)
+	if t.Day() != day { // 2026-02-30 would silently become March 2nd
+		return time.Time{}, false
+	}
+	return t.Add(-time.Duration(offset) * time.Second), true
+}
+
+func digits(b []byte) (int, bool) {
+	v := 0
+	for _, c := range b {
+		if !isDigit(c) {
+			return 0, false
+		}
+		v = v*10 + int(c-'0')
+	}
+	return v, true
+}
+
+// Source is which program wrote a line of the proxy container.
+type Source uint8
+
+const (
+	SourceUnknown Source = iota
+	// SourceTailscaled: the line had tailscaled's Go log timestamp or a
+	// journald "tailscaled[PID]: " prefix.
+	SourceTailscaled
+	// SourceContainerboot: the line starts with "boot: ".
+	SourceContainerboot
+)
+
+var sourceNames = [...]string{"unknown", "tailscaled", "containerboot"}
+
+func (s Source) String() string { return enumName(sourceNames[:], s) }
+
+// TrimLogPrefix removes what precedes the message in a line that has no
+// Kubernetes timestamp (see SplitKubeTimestamp): a journald prefix
+// "Mon DD HH:MM:SS host ident[PID]: " and then a Go log timestamp
+// "2006/01/02 15:04:05 " (microseconds allowed), each optional. It also
+// reports containerboot's lines, whose message starts with "boot: " (kept in
+// msg). Lines without a timestamp, such as continuation lines, are returned
+// unchanged.
+func TrimLogPrefix(line []byte) (msg []byte, src Source) {
+	n, src := logPrefixLen(line)
+	msg = line[n:]
+	if bytes.HasPrefix(msg, []byte("boot: ")) {
+		src = SourceContainerboot
+	}
+	return msg, src
+}
+
+// logPrefixLen returns the length of the journald prefix and Go log
+// timestamp at the start of b (see TrimLogPrefix).
+func logPrefixLen(b []byte) (n int, src Source) {
+	if len(b) > 0 && b[0] >= 'A' && b[0] <= 'Z' { // only a month name starts a journald prefix
+		if m, ident := journaldLen(b); m > 0 {
+			n = m
+			if bytes.Equal(ident, []byte("tailscaled")) {
+				src = SourceTailscaled
+			}
+		}
+	}
+	if m := goLogTimeLen(b[n:]); m > 0 {
+		n, src = n+m, SourceTailscaled
+	}
+	return n, src
+}
+
+// message returns line without its Kubernetes timestamp, journald prefix
+// and Go log timestamp: where tailscaled's message text starts.
+func message(line []byte) []byte {
+	k := kubeTimestampLen(line)
+	n, _ := logPrefixLen(line[k:])
+	return line[k+n:]
+}
+
+// goLogTimeLen returns the length of "2006/01/02 15:04:05 " or
+// "2006/01/02 15:04:05.000000 " at the start of b, or 0.
+func goLogTimeLen(b []byte) int {
+	if len(b) < 20 || !dateTime(b, &goLogShape) {
+		return 0
+	}
+	i := 19
+	f := fractionLen(b[i:], len(b))
+	if f < 0 {
+		return 0
+	}
+	i += f
+	if i >= len(b) || b[i] != ' ' {
+		return 0
+	}
+	return i + 1
+}
+
+// journaldLen returns the length of a syslog-style prefix
+// "Feb 22 10:11:12 host ident[PID]: " at the start of b and the ident.
+func journaldLen(b []byte) (n int, ident []byte) {
+	// "Mmm DD HH:MM:SS " with the day space-padded or zero-padded.
+	const layout = "Aaa 00 00:00:00 "
+	if len(b) <= len(layout) || !shape(b[:4], layout[:4]) || !shape(b[6:len(layout)], layout[6:]) ||
+		!(isDigit(b[4]) || b[4] == ' ') || !isDigit(b[5]) {
+		return 0, nil
+	}
+	i := len(layout)
+	host := bytes.IndexByte(b[i:], ' ')
+	if host <= 0 {
+		return 0, nil
+	}
+	i += host + 1
+	end := bytes.Index(b[i:], []byte(": "))
+	if end <= 0 {
+		return 0, nil
+	}
+	ident = b[i : i+end]
+	if k := bytes.IndexByte(ident, '['); k >= 0 {
+		pid := ident[k+1:]
+		if k == 0 || len(pid) < 2 || pid[len(pid)-1] != ']' {
+			return 0, nil
+		}
+		if _, ok := digits(pid[:len(pid)-1]); !ok {
+			return 0, nil
+		}
+		ident = ident[:k]
+	}
+	if bytes.IndexByte(ident, ' ') >= 0 {
+		return 0, nil
+	}
+	return i + end + 2, ident
+}
+
+// shape reports whether b matches layout, where '0' stands for a digit,
+// 'A' for an upper-case and 'a' for a lower-case letter.
+func shape(b []byte, layout string) bool {
+	if len(b) != len(layout) {
+		return false
+	}
+	for i := range len(layout) {
+		c, l := b[i], layout[i]
+		switch l {
+		case '0':
+			if !isDigit(c) {
+				return false
+			}
+		case 'A':
+			if c < 'A' || c > 'Z' {
+				return false
+			}
+		case 'a':
+			if c < 'a' || c > 'z' {
+				return false
+			}
+		default:
+			if c != l {
+				return false
+			}
+		}
+	}
+	return true
+}
