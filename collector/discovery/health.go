@@ -1,0 +1,165 @@
+package discovery
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+	"github.com/prometheus/client_golang/prometheus"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+)
+
+// Kinds of discovery errors; label values of
+// tailscale_tunnel_discovery_errors_total.
+const (
+	ErrorForbidden   = "forbidden"   // RBAC denies a verb: fix the Role, nothing heals by itself
+	ErrorUnreachable = "unreachable" // the API server could not be reached or did not answer
+	ErrorGone        = "gone"        // 410: a watch fell too far behind and relists (usually harmless)
+	ErrorOther       = "other"
+)
+
+// ErrorKinds lists every error kind.
+var ErrorKinds = []string{ErrorForbidden, ErrorUnreachable, ErrorGone, ErrorOther}
+
+// ErrorKind classifies an error of a list or watch call.
+func ErrorKind(err error) string {
+	var netErr net.Error
+	switch {
+	case apierrors.IsForbidden(err):
+		return ErrorForbidden
+	case apierrors.IsGone(err), apierrors.IsResourceExpired(err):
+		return ErrorGone
+	case apierrors.IsServiceUnavailable(err), apierrors.IsTimeout(err), apierrors.IsServerTimeout(err),
+		errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNREFUSED),
+		errors.Is(err, syscall.ECONNRESET), errors.Is(err, context.DeadlineExceeded),
+		errors.As(err, &netErr):
+		return ErrorUnreachable
+	default:
+		return ErrorOther
+	}
+}
+
+var (
+	upDesc = prometheus.NewDesc(namespace+"_discovery_up",
+		"1 when every Kubernetes informer has synced and none is failing.", nil, nil)
+	syncedDesc = prometheus.NewDesc(namespace+"_discovery_synced",
+		"Whether the informers of a resource have completed their initial list.", []string{"resource"}, nil)
+	lastSyncDesc = prometheus.NewDesc(namespace+"_discovery_last_sync_timestamp_seconds",
+		"When a list or watch call last succeeded or a watch last delivered a change "+
+			"(watches are renewed every 5-10 minutes).", nil, nil)
+	errorsDesc = prometheus.NewDesc(namespace+"_discovery_errors_total",
+		"Failed list and watch calls and broken watches, by resource and kind of error.",
+		[]string{"resource", "kind"}, nil)
+)
+
+// callError is an error of one list or watch call, so that the watch error
+// handler knows the verb and that the call was already counted.
+type callError struct {
+	verb string
+	err  error
+}
+
+func (e *callError) Error() string { return e.verb + ": " + e.err.Error() }
+func (e *callError) Unwrap() error { return e.err }
+
+// stream is one informer's connection: a resource in a namespace, maybe
+// with a selector.
+type stream struct {
+	resource  string
+	namespace string // "" for all namespaces
+	selector  string
+}
+
+// health tracks the state of the informers' connections to the API server.
+// It logs on state changes only: a forbidden resource gives one line, not
+// one per retry.
+type health struct {
+	logger log.Logger
+	now    func() time.Time
+
+	mu       sync.Mutex
+	lastSync time.Time
+	errors   map[stream]map[string]float64 // by resource (namespace ""), kind
+	failing  map[stream]string             // current error kind
+}
+
+func newHealth(logger log.Logger, now func() time.Time) *health {
+	return &health{
+		logger:  logger,
+		now:     now,
+		errors:  map[stream]map[string]float64{},
+		failing: map[stream]string{},
+	}
+}
+
+// ok records a successful call or a delivered change.
+func (h *health) ok(s stream) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.lastSync = h.now()
+	if kind, was := h.failing[s]; was {
+		delete(h.failing, s)
+		level.Info(h.logger).Log("msg", "Kubernetes API access recovered",
+			"resource", s.resource, "namespace", namespaceLabel(s.namespace), "selector", s.selector, "after", kind)
+	}
+}
+
+// failed records a failed call (verb list or watch) or a broken watch.
+func (h *health) failed(s stream, verb string, err error) {
+	kind := ErrorKind(err)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	byKind := h.errors[stream{resource: s.resource}]
+	if byKind == nil {
+		byKind = map[string]float64{}
+		h.errors[stream{resource: s.resource}] = byKind
+	}
+	byKind[kind]++
+	if kind == ErrorGone {
+		// The informer relists at once; only a following failure matters.
+		return
+	}
+	if h.failing[s] == kind {
+		return
+	}
+	h.failing[s] = kind
+	lvl := level.Warn(h.logger)
+	msg := "Kubernetes API call failed; retrying with backoff"
+	if kind == ErrorForbidden {
+		lvl = level.Error(h.logger)
+		msg = "Kubernetes API access forbidden; grant the verb on the resource to the exporter's ServiceAccount. Discovery of the other resources goes on"
+	}
+	lvl.Log("msg", msg, "verb", verb, "resource", s.resource,
+		"namespace", namespaceLabel(s.namespace), "selector", s.selector, "kind", kind, "err", err)
+}
+
+func (h *health) anyFailing() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.failing) > 0
+}
+
+func (h *health) lastSyncTime() time.Time {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.lastSync
+}
+
+func (h *health) errorCount(resource, kind string) float64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.errors[stream{resource: resource}][kind]
+}
+
+func namespaceLabel(ns string) string {
+	if ns == "" {
+		return "(all)"
+	}
+	return ns
+}

@@ -1,0 +1,177 @@
+package discovery
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/go-kit/log"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+)
+
+func TestErrorKind(t *testing.T) {
+	ingresses := schema.GroupResource{Group: "networking.k8s.io", Resource: "ingresses"}
+	tests := []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"forbidden", apierrors.NewForbidden(ingresses, "", errors.New("RBAC: denied")), ErrorForbidden},
+		{"forbidden wrapped by the reflector",
+			fmt.Errorf("failed to list *v1.Ingress: %w", &callError{"list", apierrors.NewForbidden(ingresses, "", errors.New("no"))}),
+			ErrorForbidden},
+		{"gone", apierrors.NewGone("too old resource version"), ErrorGone},
+		{"resource expired", apierrors.NewResourceExpired("too old resource version: 1 (5)"), ErrorGone},
+		{"connection refused", &url.Error{Op: "Get", URL: "https://127.0.0.1:6443",
+			Err: &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}}, ErrorUnreachable},
+		{"bare ECONNREFUSED", syscall.ECONNREFUSED, ErrorUnreachable},
+		{"connection reset", fmt.Errorf("read: %w", syscall.ECONNRESET), ErrorUnreachable},
+		{"unexpected EOF", io.ErrUnexpectedEOF, ErrorUnreachable},
+		{"deadline", context.DeadlineExceeded, ErrorUnreachable},
+		{"503", apierrors.NewServiceUnavailable("apiserver is shutting down"), ErrorUnreachable},
+		{"504", apierrors.NewTimeoutError("request timed out", 1), ErrorUnreachable},
+		{"unauthorized", apierrors.NewUnauthorized("token expired"), ErrorOther},
+		{"not found", apierrors.NewNotFound(ingresses, ""), ErrorOther},
+		{"plain error", errors.New("unable to decode an event from the watch stream"), ErrorOther},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := ErrorKind(tt.err); got != tt.want {
+				t.Errorf("ErrorKind(%v) = %q, want %q", tt.err, got, tt.want)
+			}
+		})
+	}
+}
+
+// syncBuffer is a log sink safe for the informers' goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// linesWith returns the log lines containing every one of subs.
+func (b *syncBuffer) linesWith(subs ...string) []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []string
+	for l := range strings.Lines(b.buf.String()) {
+		all := true
+		for _, s := range subs {
+			all = all && strings.Contains(l, s)
+		}
+		if all {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+func TestHealthLogsStateChangesOnly(t *testing.T) {
+	forbidden := apierrors.NewForbidden(schema.GroupResource{Group: "networking.k8s.io", Resource: "ingresses"}, "",
+		errors.New(`User "system:serviceaccount:monitoring:exporter" cannot list resource "ingresses"`))
+	refused := &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
+	ings := stream{ResourceIngresses, "apps", ""}
+	svcs := stream{ResourceServices, "apps", ""}
+	type call struct {
+		s    stream
+		verb string
+		err  error // nil: success
+	}
+	tests := []struct {
+		name      string
+		calls     []call
+		wantLines [][]string // substrings each expected line holds, in order
+		failing   bool
+		errors    map[[2]string]float64
+	}{
+		{
+			name:      "repeated forbidden logs once, naming verb, resource and namespace",
+			calls:     []call{{ings, "list", forbidden}, {ings, "list", forbidden}, {ings, "list", forbidden}},
+			wantLines: [][]string{{"level=error", "verb=list", "resource=ingresses", "namespace=apps", "kind=forbidden"}},
+			failing:   true,
+			errors:    map[[2]string]float64{{ResourceIngresses, ErrorForbidden}: 3},
+		},
+		{
+			name:  "recovery is logged once, then a new failure again",
+			calls: []call{{ings, "watch", refused}, {ings, "watch", refused}, {ings, "list", nil}, {ings, "list", nil}, {ings, "watch", refused}},
+			wantLines: [][]string{
+				{"level=warn", "verb=watch", "resource=ingresses", "kind=unreachable"},
+				{"level=info", "recovered", "resource=ingresses", "after=unreachable"},
+				{"level=warn", "verb=watch", "resource=ingresses", "kind=unreachable"},
+			},
+			failing: true,
+			errors:  map[[2]string]float64{{ResourceIngresses, ErrorUnreachable}: 3},
+		},
+		{
+			name:      "a change of kind is logged",
+			calls:     []call{{ings, "list", refused}, {ings, "list", forbidden}},
+			wantLines: [][]string{{"kind=unreachable"}, {"kind=forbidden"}},
+			failing:   true,
+			errors:    map[[2]string]float64{{ResourceIngresses, ErrorUnreachable}: 1, {ResourceIngresses, ErrorForbidden}: 1},
+		},
+		{
+			name:    "gone is counted, not logged, not failing",
+			calls:   []call{{svcs, "watch", apierrors.NewGone("too old")}},
+			errors:  map[[2]string]float64{{ResourceServices, ErrorGone}: 1},
+			failing: false,
+		},
+		{
+			name:      "one failing resource does not hide another's recovery",
+			calls:     []call{{ings, "list", forbidden}, {svcs, "list", refused}, {svcs, "list", nil}},
+			wantLines: [][]string{{"resource=ingresses"}, {"resource=services", "kind=unreachable"}, {"resource=services", "recovered"}},
+			failing:   true,
+			errors:    map[[2]string]float64{{ResourceIngresses, ErrorForbidden}: 1, {ResourceServices, ErrorUnreachable}: 1},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var buf syncBuffer
+			clock := time.Unix(1700000000, 0)
+			h := newHealth(log.NewLogfmtLogger(&buf), func() time.Time { clock = clock.Add(time.Second); return clock })
+			for _, c := range tt.calls {
+				if c.err == nil {
+					h.ok(c.s)
+				} else {
+					h.failed(c.s, c.verb, c.err)
+				}
+			}
+			got := buf.linesWith()
+			if len(got) != len(tt.wantLines) {
+				t.Fatalf("got %d log lines, want %d:\n%s", len(got), len(tt.wantLines), strings.Join(got, ""))
+			}
+			for i, subs := range tt.wantLines {
+				for _, s := range subs {
+					if !strings.Contains(got[i], s) {
+						t.Errorf("log line %d %q lacks %q", i, got[i], s)
+					}
+				}
+			}
+			if h.anyFailing() != tt.failing {
+				t.Errorf("anyFailing() = %v, want %v", h.anyFailing(), tt.failing)
+			}
+			for _, r := range resources {
+				for _, k := range ErrorKinds {
+					if got, want := h.errorCount(r, k), tt.errors[[2]string{r, k}]; got != want {
+						t.Errorf("errors{%s,%s} = %v, want %v", r, k, got, want)
+					}
+				}
+			}
+		})
+	}
+}
