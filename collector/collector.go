@@ -93,3 +93,14 @@ func (e *Exporter) run(name string, c Collector, ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(scrapeDuration, prometheus.GaugeValue, time.Since(begin).Seconds(), name)
 	ch <- prometheus.MustNewConstMetric(scrapeSuccess, prometheus.GaugeValue, ok, name)
 }
+
+// FromPrometheus adapts a prometheus.Collector (such as the Kubernetes
+// discovery, whose health is part of its metrics) to a Collector.
+func FromPrometheus(c prometheus.Collector) Collector { return promCollector{c} }
+
+type promCollector struct{ c prometheus.Collector }
+
+func (p promCollector) Update(ch chan<- prometheus.Metric) error {
+	p.c.Collect(ch)
+	return nil
+}

@@ -1,15 +1,17 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"slices"
 	"sync"
-	"time"
 
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/config"
+	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/discovery"
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/probes"
 )
 
@@ -23,23 +25,27 @@ type configSource struct {
 func (s configSource) load() (*config.Config, error) { return config.Load(s.file, s.flags) }
 
 // app holds the state that a reload swaps: the config, its vantages and the
-// scheduled targets. A failed reload keeps all of it as it was.
+// scheduled targets, static and discovered. A failed reload keeps all of it
+// as it was.
 type app struct {
 	logger    log.Logger
 	source    configSource
 	network   probes.Network
 	scheduler *probes.Scheduler
+	discovery *discovery.Discovery // nil without --kubernetes.discovery
+	direct    probes.DirectProbes
 
 	reloadOK   prometheus.Gauge
 	reloadTime prometheus.Gauge
 
-	mu  sync.Mutex // serialises reloads
-	env probes.Env
+	mu     sync.Mutex // serialises reloads and target updates
+	env    probes.Env
+	static []probes.Target
 }
 
-func newApp(logger log.Logger, source configSource, network probes.Network, scheduler *probes.Scheduler) *app {
+func newApp(logger log.Logger, source configSource, network probes.Network, scheduler *probes.Scheduler, d *discovery.Discovery, direct probes.DirectProbes) *app {
 	return &app{
-		logger: logger, source: source, network: network, scheduler: scheduler,
+		logger: logger, source: source, network: network, scheduler: scheduler, discovery: d, direct: direct,
 		reloadOK: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "tailscale_tunnel_exporter_config_last_reload_successful",
 			Help: "Whether the last configuration load succeeded (1) or failed and the previous configuration is still in use (0).",
@@ -78,11 +84,40 @@ func (a *app) apply() error {
 	if err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
-	targets := a.network.StaticTargets(cfg, vantages)
-	a.scheduler.SetTargets(targets)
 	a.env = probes.Env{Config: cfg, Vantages: vantages, Network: a.network}
-	level.Info(a.logger).Log("msg", "configuration loaded", "file", a.source.file, "targets", len(cfg.Targets), "probes", len(targets), "vantages", fmt.Sprint(cfg.VantageNames()), "at", time.Now().Format(time.RFC3339))
+	a.static = a.network.StaticTargets(cfg, vantages)
+	n := a.syncTargets()
+	level.Info(a.logger).Log("msg", "configuration loaded", "file", a.source.file, "static_targets", len(cfg.Targets), "probes", n, "vantages", fmt.Sprint(cfg.VantageNames()))
 	return nil
+}
+
+// syncTargets hands the scheduler the static targets plus the discovered
+// ones; a.mu must be held. It returns the number of scheduled probes.
+func (a *app) syncTargets() int {
+	targets := a.static
+	if a.discovery != nil {
+		targets = append(slices.Clip(targets), a.network.DiscoveredTargets(a.discovery.Endpoints(), a.env.Config, a.env.Vantages, a.direct, a.static)...)
+	}
+	a.scheduler.SetTargets(targets)
+	return len(targets)
+}
+
+// followDiscovery updates the scheduled targets whenever discovery sees a
+// change, until ctx ends.
+func (a *app) followDiscovery(ctx context.Context) {
+	changes, cancel := a.discovery.Subscribe()
+	defer cancel()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-changes:
+			a.mu.Lock()
+			n := a.syncTargets()
+			a.mu.Unlock()
+			level.Debug(a.logger).Log("msg", "discovered endpoints changed", "probes", n)
+		}
+	}
 }
 
 // Env is the configuration /probe uses now.

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"sync"
 	"syscall"
 	"time"
 
@@ -47,6 +48,7 @@ func run(args []string) int {
 		allow         = a.Flag("probe.allow", "Hostname globs ('*' crosses dots), IPs or CIDR prefixes that /probe may probe besides configured and discovered targets. Repeatable.").Default(probes.DefaultAllow).Strings()
 		metricsPath   = a.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").String()
 		shutdownGrace = a.Flag("web.shutdown-timeout", "How long to wait for in-flight requests on shutdown.").Default("5s").Duration()
+		kube          = addKubeFlags(a)
 		webFlags      = kingpinflag.AddFlags(a, defaultListenAddress)
 		logs          = addLogFlags(a)
 	)
@@ -70,15 +72,23 @@ func run(args []string) int {
 		level.Error(logger).Log("msg", "bad flag", "err", err)
 		return 2
 	}
+	disc, err := kube.discovery(logger)
+	if err != nil {
+		level.Error(logger).Log("msg", "Kubernetes discovery not set up", "err", err)
+		return 1
+	}
 	network := probes.Network{}
 	scheduler := probes.NewScheduler(probes.SchedulerOptions{Interval: *interval, Concurrency: *concurrency, Logger: logger})
-	app := newApp(logger, src, network, scheduler)
+	app := newApp(logger, src, network, scheduler, disc, probes.DirectProbes(*kube.direct))
 	if err := app.reload(); err != nil {
 		return 1
 	}
 
 	exporter := collector.NewExporter(logger)
 	exporter.Add("probe", scheduler)
+	if disc != nil {
+		exporter.Add("discovery", collector.FromPrometheus(disc))
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
 		exporter, app,
@@ -92,8 +102,16 @@ func run(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	go reloadOnSIGHUP(ctx, app)
-	done := make(chan struct{})
-	go func() { scheduler.Run(ctx); close(done) }()
+	var wg sync.WaitGroup
+	wg.Go(func() { scheduler.Run(ctx) })
+	if disc != nil {
+		wg.Go(func() {
+			if err := disc.Run(ctx); err != nil {
+				level.Error(logger).Log("msg", "discovery stopped", "err", err)
+			}
+		})
+		wg.Go(func() { app.followDiscovery(ctx) })
+	}
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- web.ListenAndServe(server, webFlags, slogger(logger)) }()
@@ -101,7 +119,7 @@ func run(args []string) int {
 	case err := <-serveErr:
 		level.Error(logger).Log("msg", "HTTP server stopped", "err", err)
 		stop()
-		<-done
+		wg.Wait()
 		return 1
 	case <-ctx.Done():
 	}
@@ -111,7 +129,7 @@ func run(args []string) int {
 	if err := server.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		level.Warn(logger).Log("msg", "HTTP shutdown", "err", err)
 	}
-	<-done
+	wg.Wait()
 	return 0
 }
 

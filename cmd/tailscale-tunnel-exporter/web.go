@@ -22,6 +22,7 @@ func routes(a *app, reg *prometheus.Registry, metricsPath string, probeHandler h
 		EnableOpenMetrics: true, // native histograms reach Prometheus via protobuf; OpenMetrics keeps exemplars
 	}))
 	mux.Handle("/probe", probeHandler)
+	mux.Handle("/sd", probes.SDHandler(a.scheduler.Statuses))
 	mux.HandleFunc("/logs", func(w http.ResponseWriter, r *http.Request) {
 		k := probes.Key{Hostname: r.URL.Query().Get("hostname"), Vantage: r.URL.Query().Get("vantage")}
 		for _, st := range a.scheduler.Statuses() {

@@ -43,6 +43,9 @@ type Config struct {
 	Modules  map[string]Module `yaml:"modules"`
 	Targets  []Target          `yaml:"targets"`
 	Vantages Vantages          `yaml:"vantages"`
+	// Resolve maps hostnames to "IP" or "IP:port" for every probe of that
+	// name, including discovered endpoints (curl --resolve style).
+	Resolve map[string]string `yaml:"resolve"`
 }
 
 // Vantages are the places probes are sent from. direct always exists.
@@ -192,7 +195,6 @@ func (c *Config) applyFlags(f Flags) error {
 		}
 		c.Vantages.Tailnet = &TailnetVantage{SOCKS5Address: f.TailnetSOCKS5}
 	}
-	byHost := map[string]string{}
 	for _, o := range f.Resolves {
 		host, addr, ok := strings.Cut(o, "=")
 		if !ok || host == "" || addr == "" {
@@ -201,17 +203,21 @@ func (c *Config) applyFlags(f Flags) error {
 		if _, _, err := ParseOverride(addr); err != nil {
 			return fmt.Errorf("flag --probe.resolve=%q: %w", o, err)
 		}
-		byHost[strings.ToLower(host)] = addr
+		if c.Resolve == nil {
+			c.Resolve = map[string]string{}
+		}
+		c.Resolve[host] = addr
 	}
 	for _, h := range f.Targets {
 		c.Targets = append(c.Targets, Target{Hostname: h})
 	}
-	for i := range c.Targets {
-		if c.Targets[i].Resolve == "" {
-			c.Targets[i].Resolve = byHost[strings.ToLower(strings.TrimSpace(c.Targets[i].Hostname))]
-		}
-	}
 	return nil
+}
+
+// Override is the resolve override for a hostname: the target's own, else
+// the global resolve map's, else "".
+func (c *Config) Override(hostname string) string {
+	return c.Resolve[hostname]
 }
 
 // VantageNames lists the configured vantages, direct first.
@@ -260,7 +266,31 @@ func (c *Config) complete(dir string) error {
 			return fmt.Errorf("vantages.tailnet.socks5_address %q: %w", t.SOCKS5Address, err)
 		}
 	}
-	return c.validateTargets()
+	resolve := make(map[string]string, len(c.Resolve))
+	for host, addr := range c.Resolve {
+		h := normalHostname(host)
+		if err := ValidHostname(h); err != nil {
+			return fmt.Errorf("resolve: %w", err)
+		}
+		if _, _, err := ParseOverride(addr); err != nil {
+			return fmt.Errorf("resolve %s: %w", host, err)
+		}
+		resolve[h] = addr
+	}
+	c.Resolve = resolve
+	if err := c.validateTargets(); err != nil {
+		return err
+	}
+	for i := range c.Targets {
+		if c.Targets[i].Resolve == "" {
+			c.Targets[i].Resolve = c.Resolve[c.Targets[i].Hostname]
+		}
+	}
+	return nil
+}
+
+func normalHostname(h string) string {
+	return strings.TrimSuffix(strings.ToLower(strings.TrimSpace(h)), ".")
 }
 
 var moduleName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
@@ -331,7 +361,7 @@ func (c *Config) validateTargets() error {
 	seen := map[string]Target{}
 	for i := range c.Targets {
 		t := &c.Targets[i]
-		t.Hostname = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(t.Hostname)), ".")
+		t.Hostname = normalHostname(t.Hostname)
 		if err := ValidHostname(t.Hostname); err != nil {
 			return fmt.Errorf("target at %s: %w", t.Where(), err)
 		}

@@ -48,6 +48,8 @@ func TestParseErrors(t *testing.T) {
 		{"missing ca file", "modules:\n  x:\n    tls:\n      ca_file: nope.pem\n", []string{`module "x"`, "tls.ca_file", "nope.pem"}},
 		{"garbage ca file", "modules:\n  x:\n    tls:\n      ca_file: garbage.pem\n", []string{"no PEM certificate found", "garbage.pem"}},
 		{"bad socks5 address", "vantages:\n  tailnet:\n    socks5_address: nope\n", []string{"socks5_address"}},
+		{"bad resolve map address", "resolve:\n  a.example.ts.net: nope\n", []string{"resolve a.example.ts.net", "want IP or IP:PORT"}},
+		{"bad resolve map host", "resolve:\n  bad_host.example.ts.net: 127.0.0.1\n", []string{"resolve:", `invalid label "bad_host"`}},
 		{"unknown vantage kind", "vantages:\n  office:\n    socks5_address: 127.0.0.1:1080\n", []string{"field office not found"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -104,6 +106,9 @@ targets:
   - hostname: whoami.example.ts.net
     module: tlsonly
     vantages: [direct]
+resolve:
+  Whoami.example.ts.net.: "[::1]:9443"
+  discovered.example.ts.net: 127.0.0.2
 `), dir, Flags{})
 	if err != nil {
 		t.Fatal(err)
@@ -124,6 +129,12 @@ targets:
 	}
 	if got := cfg.TargetVantages(cfg.Targets[1]); strings.Join(got, ",") != "direct" {
 		t.Errorf("vantages of second target = %v", got)
+	}
+	if got := cfg.Override("discovered.example.ts.net"); got != "127.0.0.2" {
+		t.Errorf("Override(discovered) = %q", got)
+	}
+	if cfg.Targets[1].Resolve != "[::1]:9443" || cfg.Targets[0].Resolve != "127.0.0.1:8443" {
+		t.Errorf("target resolves = %q, %q: the target's own wins, the map fills the rest", cfg.Targets[0].Resolve, cfg.Targets[1].Resolve)
 	}
 	if cfg.Targets[0].Line != 19 {
 		t.Errorf("line of first target = %d, want 19", cfg.Targets[0].Line)

@@ -32,6 +32,9 @@ type Target struct {
 	Module  string
 	Source  string
 	Request prober.Request
+	// Labels describe where a discovered target comes from (namespace,
+	// name, kind, funnel); /sd hands them to Prometheus.
+	Labels map[string]string
 }
 
 // Vantage is a place probes are sent from.

@@ -1,0 +1,288 @@
+// Package logs follows the logs of Tailscale proxies (pods through the
+// Kubernetes API, a file like tail -F, or standard input), runs every line
+// through logmatch, and keeps counters per stream that become metrics
+// joinable with the probes on hostname.
+//
+// Counts from logs are a lower bound: tailscaled rate-limits drop logging
+// (a burst of 10, then about one line per 5 s) and its whole logger, so many
+// drops never reach the log. tailscale_tunnel_proxy_log_suppressed_lines_total
+// says when that happened; the exact packet counts are the proxy's own
+// client metrics (tailscaled_inbound_dropped_packets_total).
+package logs
+
+import (
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/logmatch"
+)
+
+// StreamKey names one log stream: the endpoint it belongs to and the pod
+// (empty for a file or standard input on a plain host).
+type StreamKey struct {
+	Hostname string
+	Pod      string
+}
+
+// ErrorKind is a bounded label value for why a stream failed.
+type ErrorKind string
+
+const (
+	ErrForbidden   ErrorKind = "forbidden"   // 403 on pods/log: RBAC
+	ErrNotFound    ErrorKind = "not_found"   // pod or container gone
+	ErrUnreachable ErrorKind = "unreachable" // API server or file not reachable
+	ErrStream      ErrorKind = "stream"      // the stream broke mid-way
+	ErrOther       ErrorKind = "other"
+)
+
+// streamCounts is everything counted for one stream. Events are keyed with
+// their per-line numbers zeroed, so the key space is the product of small
+// enumerations. Line counters are atomic because they change on every line;
+// the rest changes rarely and is guarded by Counters.mu.
+type streamCounts struct {
+	lines, bytes, truncated atomic.Uint64
+
+	events     map[logmatch.Event]uint64
+	suppressed map[bool]uint64 // by FilterFormat
+	signatures map[int]uint64
+	lastDrop   time.Time
+	up         bool
+	reconnects uint64
+	errors     map[ErrorKind]uint64
+}
+
+// Counters holds the counts of every stream. Counters only go up within a
+// process; a stream that goes away takes its series with it.
+type Counters struct {
+	sigNames []string
+
+	mu      sync.Mutex
+	streams map[StreamKey]*streamCounts
+}
+
+// NewCounters makes counters for a matcher's signatures (names by index).
+func NewCounters(signatures []logmatch.Signature) *Counters {
+	c := &Counters{streams: map[StreamKey]*streamCounts{}}
+	for _, s := range signatures {
+		c.sigNames = append(c.sigNames, s.Name)
+	}
+	return c
+}
+
+// stream returns a stream's counts, creating them; c.mu must be held.
+func (c *Counters) stream(k StreamKey) *streamCounts {
+	s, ok := c.streams[k]
+	if !ok {
+		s = &streamCounts{events: map[logmatch.Event]uint64{}, suppressed: map[bool]uint64{}, signatures: map[int]uint64{}, errors: map[ErrorKind]uint64{}}
+		c.streams[k] = s
+	}
+	return s
+}
+
+// Stream is a stream's handle for counting lines; it is what a reader holds.
+type Stream struct {
+	c *Counters
+	s *streamCounts
+}
+
+// Stream returns the handle of a stream, creating its counts.
+func (c *Counters) Stream(k StreamKey) Stream {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return Stream{c: c, s: c.stream(k)}
+}
+
+// Line counts one line read, matched or not.
+func (h Stream) Line(n int, truncated bool) {
+	h.s.lines.Add(1)
+	h.s.bytes.Add(uint64(n))
+	if truncated {
+		h.s.truncated.Add(1)
+	}
+}
+
+// Event counts a matched line; at is the line's time (zero: now).
+func (h Stream) Event(ev logmatch.Event, at time.Time) {
+	h.c.mu.Lock()
+	defer h.c.mu.Unlock()
+	s := h.s
+	for i := range logmatch.MaxSignatures {
+		if ev.Custom.Has(i) {
+			s.signatures[i]++
+		}
+	}
+	switch ev.Kind {
+	case logmatch.KindRateLimit:
+		s.suppressed[ev.FilterFormat] += uint64(ev.Suppressed)
+		return
+	case logmatch.KindCustom, logmatch.KindNone:
+		return
+	case logmatch.KindDrop:
+		if at.IsZero() {
+			at = time.Now()
+		}
+		if at.After(s.lastDrop) {
+			s.lastDrop = at
+		}
+	}
+	ev.Length, ev.Custom = 0, 0
+	s.events[ev]++
+}
+
+// SetUp records whether a stream is connected; a reconnect is counted when
+// a stream comes up again after having been up.
+func (c *Counters) SetUp(k StreamKey, up bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := c.stream(k)
+	s.up = up
+}
+
+// Reconnected counts one reconnect of a stream.
+func (c *Counters) Reconnected(k StreamKey) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.stream(k).reconnects++
+}
+
+// Failed counts an error of a stream by kind.
+func (c *Counters) Failed(k StreamKey, kind ErrorKind) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.stream(k).errors[kind]++
+}
+
+// Forget drops a stream's series (its pod is gone).
+func (c *Counters) Forget(k StreamKey) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.streams, k)
+}
+
+// Totals is a snapshot of one stream's counts, for tests and reports.
+type Totals struct {
+	Events     map[logmatch.Event]uint64
+	Lines      uint64
+	Reconnects uint64
+	Up         bool
+}
+
+// Totals returns a copy of one stream's counts.
+func (c *Counters) Totals(k StreamKey) Totals {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s, ok := c.streams[k]
+	if !ok {
+		return Totals{}
+	}
+	t := Totals{Events: map[logmatch.Event]uint64{}, Lines: s.lines.Load(), Reconnects: s.reconnects, Up: s.up}
+	for ev, n := range s.events {
+		t.Events[ev] = n
+	}
+	return t
+}
+
+const ns = "tailscale_tunnel"
+
+var (
+	streamLabels = []string{"hostname", "pod"}
+	descDrops    = prometheus.NewDesc(ns+"_proxy_drops_total",
+		"Packet-filter drops logged by the proxy (lower bound: tailscaled rate-limits drop logging), by reason, protocol, source address family and destination port class.",
+		append(streamLabels, "reason", "protocol", "family", "port"), nil)
+	descAccepts = prometheus.NewDesc(ns+"_proxy_accepts_total",
+		"Packet-filter accepts logged by the proxy (only at verbose logging), by protocol, source family and destination port class.",
+		append(streamLabels, "protocol", "family", "port"), nil)
+	descTLSErrors = prometheus.NewDesc(ns+"_proxy_tls_handshake_errors_total",
+		"TLS handshake errors logged by the proxy's HTTPS server, by cause (eof, cert_unavailable, plain_http, other) and client family.",
+		append(streamLabels, "cause", "family"), nil)
+	descIngressDenied = prometheus.NewDesc(ns+"_proxy_ingress_denied_total",
+		"Funnel ingress connections the proxy denied ('ingress: denied; no ingress cap'), by client family.",
+		append(streamLabels, "family"), nil)
+	descSuppressed = prometheus.NewDesc(ns+"_proxy_log_suppressed_lines_total",
+		"Log lines tailscaled's rate limiter suppressed ([RATELIMIT] ... (N dropped)); filter=\"true\" for the packet filter's drop/accept format, which makes drop counts from logs incomplete.",
+		append(streamLabels, "filter"), nil)
+	descSignatures = prometheus.NewDesc(ns+"_proxy_signature_matches_total",
+		"Lines matching a user-defined signature from the configuration file.",
+		append(streamLabels, "signature"), nil)
+	descLastDrop = prometheus.NewDesc(ns+"_proxy_last_drop_timestamp_seconds",
+		"Time of the last logged drop (the line's timestamp when it has one, else when it was read).",
+		streamLabels, nil)
+	descLines = prometheus.NewDesc(ns+"_log_lines_total",
+		"Log lines read.", streamLabels, nil)
+	descBytes = prometheus.NewDesc(ns+"_log_bytes_total",
+		"Log bytes read (line contents, without newlines).", streamLabels, nil)
+	descTruncated = prometheus.NewDesc(ns+"_log_truncated_lines_total",
+		"Lines longer than the maximum line length: matched on their start, the rest discarded.", streamLabels, nil)
+	descUp = prometheus.NewDesc(ns+"_log_stream_up",
+		"Whether the log stream is connected (1) or not (0).", streamLabels, nil)
+	descReconnects = prometheus.NewDesc(ns+"_log_stream_reconnects_total",
+		"Times the log stream was opened again after it ended or failed.", streamLabels, nil)
+	descStreamErrors = prometheus.NewDesc(ns+"_log_stream_errors_total",
+		"Log stream failures by kind (forbidden, not_found, unreachable, stream, other).",
+		append(streamLabels, "kind"), nil)
+)
+
+// Update writes the metrics of every stream, sorted so output is stable.
+func (c *Counters) Update(ch chan<- prometheus.Metric) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	keys := make([]StreamKey, 0, len(c.streams))
+	for k := range c.streams {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i].Hostname != keys[j].Hostname {
+			return keys[i].Hostname < keys[j].Hostname
+		}
+		return keys[i].Pod < keys[j].Pod
+	})
+	for _, k := range keys {
+		c.streams[k].emit(ch, k, c.sigNames)
+	}
+	return nil
+}
+
+func (s *streamCounts) emit(ch chan<- prometheus.Metric, k StreamKey, sigNames []string) {
+	counter := func(d *prometheus.Desc, v uint64, extra ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), append([]string{k.Hostname, k.Pod}, extra...)...)
+	}
+	for ev, n := range s.events {
+		switch ev.Kind {
+		case logmatch.KindDrop:
+			counter(descDrops, n, ev.Reason.String(), ev.Protocol.String(), ev.Family.String(), ev.Port.String())
+		case logmatch.KindAccept:
+			counter(descAccepts, n, ev.Protocol.String(), ev.Family.String(), ev.Port.String())
+		case logmatch.KindTLSHandshakeError:
+			counter(descTLSErrors, n, ev.TLSCause.String(), ev.Family.String())
+		case logmatch.KindIngressDenied:
+			counter(descIngressDenied, n, ev.Family.String())
+		}
+	}
+	for f, n := range s.suppressed {
+		counter(descSuppressed, n, map[bool]string{true: "true", false: "false"}[f])
+	}
+	for i, n := range s.signatures {
+		if i < len(sigNames) {
+			counter(descSignatures, n, sigNames[i])
+		}
+	}
+	if !s.lastDrop.IsZero() {
+		ch <- prometheus.MustNewConstMetric(descLastDrop, prometheus.GaugeValue, float64(s.lastDrop.UnixNano())/1e9, k.Hostname, k.Pod)
+	}
+	counter(descLines, s.lines.Load())
+	counter(descBytes, s.bytes.Load())
+	counter(descTruncated, s.truncated.Load())
+	up := 0.0
+	if s.up {
+		up = 1
+	}
+	ch <- prometheus.MustNewConstMetric(descUp, prometheus.GaugeValue, up, k.Hostname, k.Pod)
+	counter(descReconnects, s.reconnects)
+	for kind, n := range s.errors {
+		counter(descStreamErrors, n, string(kind))
+	}
+}

@@ -1,0 +1,94 @@
+package logs
+
+import (
+	"errors"
+	"io"
+	"time"
+
+	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/logmatch"
+)
+
+// Position is how far a Kubernetes log stream has been counted, so that a
+// stream opened again (sinceTime has one-second resolution) skips the lines
+// it already counted: every line before Time, and the first AtTime lines
+// stamped exactly Time.
+type Position struct {
+	Time   time.Time
+	AtTime int
+}
+
+// SinceTime is the sinceTime to ask the API for when resuming: the second
+// of the last counted line, which the skip rules above then trim.
+func (p Position) SinceTime() time.Time { return p.Time.Truncate(time.Second) }
+
+// Reader turns a stream of lines into counts.
+type Reader struct {
+	Matcher       *logmatch.Matcher
+	Stream        Stream
+	MaxLineLength int // default logmatch.DefaultMaxLineLength
+}
+
+// ReadPlain counts lines without Kubernetes timestamps (a file, standard
+// input) until the reader ends; a last line without a newline is counted.
+// It returns nil at EOF.
+func (r *Reader) ReadPlain(rd io.Reader) error {
+	lr := logmatch.NewLineReader(rd, r.MaxLineLength)
+	for {
+		line, status, err := lr.Next()
+		if line != nil {
+			r.count(line, status, time.Time{})
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+	}
+}
+
+// ReadKube counts lines of a Kubernetes log stream opened with
+// timestamps=true, resuming after pos, and advances pos past every line it
+// counts. A line cut off by the end of the stream is not counted: it comes
+// again, whole, when the stream is resumed. It returns nil at EOF.
+func (r *Reader) ReadKube(rd io.Reader, pos *Position) error {
+	lr := logmatch.NewLineReader(rd, r.MaxLineLength)
+	resumeAt, skip := pos.Time, pos.AtTime
+	for {
+		line, status, err := lr.Next()
+		if line != nil && status&logmatch.LinePartial == 0 {
+			ts, rest, ok := logmatch.SplitKubeTimestamp(line)
+			switch {
+			case !ok:
+				// The API stamps every line, so this one is garbled: count
+				// it, though it cannot be deduplicated on a resume.
+				r.count(line, status, time.Time{})
+			case ts.Before(resumeAt):
+				// counted before the stream was resumed
+			case ts.Equal(resumeAt) && skip > 0:
+				skip--
+			default:
+				r.count(rest, status, ts)
+				switch {
+				case ts.Equal(pos.Time):
+					pos.AtTime++
+				case ts.After(pos.Time):
+					pos.Time, pos.AtTime = ts, 1
+				}
+			}
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+	}
+}
+
+func (r *Reader) count(line []byte, status logmatch.LineStatus, at time.Time) {
+	r.Stream.Line(len(line), status&logmatch.LineTruncated != 0)
+	if ev, ok := r.Matcher.Match(line); ok {
+		r.Stream.Event(ev, at)
+	}
+}
