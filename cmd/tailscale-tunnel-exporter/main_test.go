@@ -509,3 +509,45 @@ targets:
 		t.Errorf("/probe via tailnet: %d\n%s", code, body)
 	}
 }
+
+// TestEndToEndClusterUnreachable: with no API server at the kubeconfig's
+// address, the exporter still starts, probes its static targets and says
+// that discovery is down, instead of exiting.
+func TestEndToEndClusterUnreachable(t *testing.T) {
+	env := startSim(t)
+	dead := freeAddr(t) // nothing listens here
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := os.WriteFile(kubeconfig, []byte(fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://%s", insecure-skip-tls-verify: true}}]
+users: [{name: u, user: {token: t}}]
+contexts: [{name: c, context: {cluster: c, user: u}}]
+current-context: c
+`, dead)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e := startExporter(t, "--config.file="+env.ConfigFile, "--probe.interval=1s", "--kubernetes.discovery", "--kubeconfig="+kubeconfig)
+	var fams map[string]*dto.MetricFamily
+	e.waitFor(t, "static results and discovery errors", func() bool {
+		_, fams = e.metrics(t)
+		return len(fams["tailscale_tunnel_probe_success"].GetMetric()) == 3 && len(fams["tailscale_tunnel_discovery_errors_total"].GetMetric()) > 0
+	})
+	if up := fams["tailscale_tunnel_discovery_up"].GetMetric(); len(up) != 1 || up[0].GetGauge().GetValue() != 0 {
+		t.Errorf("discovery_up = %v, want 0", up)
+	}
+	var unreachable float64
+	for k, v := range series(fams, "tailscale_tunnel_discovery_errors_total", "kind") {
+		if strings.HasSuffix(k, "/unreachable") {
+			unreachable += v
+		}
+	}
+	if unreachable == 0 {
+		t.Errorf("no unreachable errors counted: %v", series(fams, "tailscale_tunnel_discovery_errors_total", "kind"))
+	}
+	if s := series(fams, "tailscale_tunnel_probe_success", "vantage"); s[sim.Whoami+"/direct"] != 1 {
+		t.Errorf("static targets not probed while the cluster is unreachable: %v", s)
+	}
+	if sc := series(fams, "tailscale_tunnel_scrape_collector_success", "collector"); sc["/discovery"] != 1 || sc["/probe"] != 1 {
+		t.Errorf("scrape_collector_success = %v", sc)
+	}
+}
