@@ -48,7 +48,7 @@ type streamCounts struct {
 
 	events     map[logmatch.Event]uint64
 	suppressed map[bool]uint64 // by FilterFormat
-	signatures map[int]uint64
+	signatures map[string]uint64
 	lastDrop   time.Time
 	up         bool
 	reconnects uint64
@@ -58,26 +58,20 @@ type streamCounts struct {
 // Counters holds the counts of every stream. Counters only go up within a
 // process; a stream that goes away takes its series with it.
 type Counters struct {
-	sigNames []string
-
 	mu      sync.Mutex
 	streams map[StreamKey]*streamCounts
 }
 
-// NewCounters makes counters for a matcher's signatures (names by index).
-func NewCounters(signatures []logmatch.Signature) *Counters {
-	c := &Counters{streams: map[StreamKey]*streamCounts{}}
-	for _, s := range signatures {
-		c.sigNames = append(c.sigNames, s.Name)
-	}
-	return c
+// NewCounters makes empty counters.
+func NewCounters() *Counters {
+	return &Counters{streams: map[StreamKey]*streamCounts{}}
 }
 
 // stream returns a stream's counts, creating them; c.mu must be held.
 func (c *Counters) stream(k StreamKey) *streamCounts {
 	s, ok := c.streams[k]
 	if !ok {
-		s = &streamCounts{events: map[logmatch.Event]uint64{}, suppressed: map[bool]uint64{}, signatures: map[int]uint64{}, errors: map[ErrorKind]uint64{}}
+		s = &streamCounts{events: map[logmatch.Event]uint64{}, suppressed: map[bool]uint64{}, signatures: map[string]uint64{}, errors: map[ErrorKind]uint64{}}
 		c.streams[k] = s
 	}
 	return s
@@ -105,14 +99,18 @@ func (h Stream) Line(n int, truncated bool) {
 	}
 }
 
-// Event counts a matched line; at is the line's time (zero: now).
-func (h Stream) Event(ev logmatch.Event, at time.Time) {
+// Event counts a line m matched; at is the line's time (zero: now).
+// Signatures are counted by name, so a reload that changes the list keeps
+// the counts of the ones that stay.
+func (h Stream) Event(ev logmatch.Event, at time.Time, m *logmatch.Matcher) {
 	h.c.mu.Lock()
 	defer h.c.mu.Unlock()
 	s := h.s
-	for i := range logmatch.MaxSignatures {
-		if ev.Custom.Has(i) {
-			s.signatures[i]++
+	if ev.Custom != 0 {
+		for i, sig := range m.Signatures() {
+			if ev.Custom.Has(i) {
+				s.signatures[sig.Name]++
+			}
 		}
 	}
 	switch ev.Kind {
@@ -133,27 +131,25 @@ func (h Stream) Event(ev logmatch.Event, at time.Time) {
 	s.events[ev]++
 }
 
-// SetUp records whether a stream is connected; a reconnect is counted when
-// a stream comes up again after having been up.
-func (c *Counters) SetUp(k StreamKey, up bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	s := c.stream(k)
-	s.up = up
+// SetUp records whether the stream is connected.
+func (h Stream) SetUp(up bool) {
+	h.c.mu.Lock()
+	defer h.c.mu.Unlock()
+	h.s.up = up
 }
 
-// Reconnected counts one reconnect of a stream.
-func (c *Counters) Reconnected(k StreamKey) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.stream(k).reconnects++
+// Reconnected counts one reopening of the stream.
+func (h Stream) Reconnected() {
+	h.c.mu.Lock()
+	defer h.c.mu.Unlock()
+	h.s.reconnects++
 }
 
-// Failed counts an error of a stream by kind.
-func (c *Counters) Failed(k StreamKey, kind ErrorKind) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.stream(k).errors[kind]++
+// Failed counts an error of the stream by kind.
+func (h Stream) Failed(kind ErrorKind) {
+	h.c.mu.Lock()
+	defer h.c.mu.Unlock()
+	h.s.errors[kind]++
 }
 
 // Forget drops a stream's series (its pod is gone).
@@ -241,12 +237,12 @@ func (c *Counters) Update(ch chan<- prometheus.Metric) error {
 		return keys[i].Pod < keys[j].Pod
 	})
 	for _, k := range keys {
-		c.streams[k].emit(ch, k, c.sigNames)
+		c.streams[k].emit(ch, k)
 	}
 	return nil
 }
 
-func (s *streamCounts) emit(ch chan<- prometheus.Metric, k StreamKey, sigNames []string) {
+func (s *streamCounts) emit(ch chan<- prometheus.Metric, k StreamKey) {
 	counter := func(d *prometheus.Desc, v uint64, extra ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), append([]string{k.Hostname, k.Pod}, extra...)...)
 	}
@@ -265,10 +261,8 @@ func (s *streamCounts) emit(ch chan<- prometheus.Metric, k StreamKey, sigNames [
 	for f, n := range s.suppressed {
 		counter(descSuppressed, n, map[bool]string{true: "true", false: "false"}[f])
 	}
-	for i, n := range s.signatures {
-		if i < len(sigNames) {
-			counter(descSignatures, n, sigNames[i])
-		}
+	for name, n := range s.signatures {
+		counter(descSignatures, n, name)
 	}
 	if !s.lastDrop.IsZero() {
 		ch <- prometheus.MustNewConstMetric(descLastDrop, prometheus.GaugeValue, float64(s.lastDrop.UnixNano())/1e9, k.Hostname, k.Pod)

@@ -3,6 +3,7 @@ package logs
 import (
 	"errors"
 	"io"
+	"sync/atomic"
 	"time"
 
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/logmatch"
@@ -21,9 +22,26 @@ type Position struct {
 // of the last counted line, which the skip rules above then trim.
 func (p Position) SinceTime() time.Time { return p.Time.Truncate(time.Second) }
 
+// MatcherRef holds the current matcher; a config reload swaps it under
+// running readers.
+type MatcherRef struct{ p atomic.Pointer[logmatch.Matcher] }
+
+// NewMatcherRef holds m.
+func NewMatcherRef(m *logmatch.Matcher) *MatcherRef {
+	r := &MatcherRef{}
+	r.p.Store(m)
+	return r
+}
+
+// Load returns the current matcher.
+func (r *MatcherRef) Load() *logmatch.Matcher { return r.p.Load() }
+
+// Store replaces the matcher.
+func (r *MatcherRef) Store(m *logmatch.Matcher) { r.p.Store(m) }
+
 // Reader turns a stream of lines into counts.
 type Reader struct {
-	Matcher       *logmatch.Matcher
+	Matcher       *MatcherRef
 	Stream        Stream
 	MaxLineLength int // default logmatch.DefaultMaxLineLength
 }
@@ -88,7 +106,8 @@ func (r *Reader) ReadKube(rd io.Reader, pos *Position) error {
 
 func (r *Reader) count(line []byte, status logmatch.LineStatus, at time.Time) {
 	r.Stream.Line(len(line), status&logmatch.LineTruncated != 0)
-	if ev, ok := r.Matcher.Match(line); ok {
-		r.Stream.Event(ev, at)
+	m := r.Matcher.Load()
+	if ev, ok := m.Match(line); ok {
+		r.Stream.Event(ev, at, m)
 	}
 }

@@ -1,0 +1,107 @@
+package logs
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/go-kit/log"
+)
+
+func appendLines(t *testing.T, path string, lines ...string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, l := range lines {
+		if _, err := f.WriteString(l); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func drop(i int) string {
+	return fmt.Sprintf("2026/11/24 09:32:16 Drop: TCP{100.64.0.%d:65076 > 100.64.0.2:443} 60 no rules matched\n", i%250)
+}
+
+func waitDrops(t *testing.T, c *Counters, want uint64) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for drops(c) != want {
+		if time.Now().After(deadline) {
+			t.Fatalf("drops = %d, want %d", drops(c), want)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestFollowFile: tail -F semantics. History before the start is not
+// counted; appends, a rotation (rename + new file), a truncation and a
+// line split across two writes are.
+func TestFollowFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "tailscaled.log")
+	appendLines(t, path, drop(0), drop(1)) // old history
+	r, c := newReader(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { FollowFile(ctx, path, r, 5*time.Millisecond, log.NewNopLogger()); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	deadline := time.Now().Add(10 * time.Second)
+	for !c.Totals(key).Up {
+		if time.Now().After(deadline) {
+			t.Fatal("the follower never came up")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+
+	appendLines(t, path, drop(2), drop(3))
+	waitDrops(t, c, 2)
+
+	// A line written in two pieces is one line.
+	half := drop(4)
+	appendLines(t, path, half[:30])
+	time.Sleep(20 * time.Millisecond) // let the follower hit the end mid-line
+	appendLines(t, path, half[30:])
+	waitDrops(t, c, 3)
+
+	// Rotation: the old file is renamed, a new one takes the path. The
+	// last line of the old file lacks its newline: it still counts, alone.
+	appendLines(t, path, drop(5)[:len(drop(5))-1])
+	if err := os.Rename(path, path+".1"); err != nil {
+		t.Fatal(err)
+	}
+	appendLines(t, path, drop(6), drop(7))
+	waitDrops(t, c, 6)
+
+	// Truncation: copytruncate-style rotation.
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	appendLines(t, path, drop(8))
+	waitDrops(t, c, 7)
+
+	if tot := c.Totals(key); tot.Reconnects < 1 {
+		t.Errorf("reconnects = %d, want the rotation counted", tot.Reconnects)
+	}
+}
+
+func TestFollowFileWaitsForMissingFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "later.log")
+	r, c := newReader(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { FollowFile(ctx, path, r, 5*time.Millisecond, log.NewNopLogger()); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	time.Sleep(20 * time.Millisecond)
+	if c.Totals(key).Up {
+		t.Fatal("up without a file")
+	}
+	appendLines(t, path, drop(1)) // a file that appears is read from its start
+	waitDrops(t, c, 1)
+}
