@@ -24,7 +24,9 @@ func (p Position) SinceTime() time.Time { return p.Time.Truncate(time.Second) }
 
 // MatcherRef holds the current matcher; a config reload swaps it under
 // running readers.
-type MatcherRef struct{ p atomic.Pointer[logmatch.Matcher] }
+type MatcherRef struct {
+	p atomic.Pointer[logmatch.Matcher]
+}
 
 // NewMatcherRef holds m.
 func NewMatcherRef(m *logmatch.Matcher) *MatcherRef {
