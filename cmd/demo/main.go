@@ -56,6 +56,7 @@ func run(listen string, once bool, out io.Writer) error {
 	for _, ep := range env.Endpoints {
 		fmt.Fprintf(out, "  %-32s -> %-16s expect %s\n", ep.Hostname, ep.Addr, ep.Want)
 	}
+	fmt.Fprintf(out, "Simulated proxy log of %s (drops of Funnel relays' IPv6 connections): %s\n", sim.Cluster, env.ProxyLog)
 
 	bin := filepath.Join(dir, "tailscale-tunnel-exporter")
 	fmt.Fprintln(out, "\nBuilding the exporter ...")
@@ -80,6 +81,8 @@ func run(listen string, once bool, out io.Writer) error {
 		"--config.file="+env.ConfigFile,
 		"--web.listen-address="+listen,
 		"--probe.interval=10s",
+		"--logs.file="+env.ProxyLog,
+		"--logs.hostname="+sim.Cluster,
 	)
 	exporter.Stdout, exporter.Stderr = logFile, logFile
 	exporter.Cancel = func() error { return exporter.Process.Signal(syscall.SIGTERM) }
@@ -98,13 +101,14 @@ func run(listen string, once bool, out io.Writer) error {
 		return fmt.Errorf("%w\nexporter log:\n%s", err, b)
 	}
 	printResults(out, fams)
+	printDrops(out, fams)
 	fmt.Fprintf(out, `
 Where to look:
   %[1]s/                         landing page: every target, its last result and debug log
   %[1]s/metrics                  everything Prometheus scrapes
   %[1]s/probe?target=%[2]s&debug=true
                                  one probe now, with its debug log
-  curl -s %[1]s/metrics | grep -E 'probe_(success|failure_reason|certificate_problem)'
+  curl -s %[1]s/metrics | grep -E 'probe_(success|failure_reason|certificate_problem)|proxy_drops_total'
 `, base, sim.Cluster)
 	if once {
 		stop()
@@ -138,7 +142,7 @@ func waitForResults(ctx context.Context, url string, targets int, exited <-chan 
 			last = err
 			continue
 		}
-		if f := fams["tailscale_tunnel_probe_success"]; f != nil && len(f.GetMetric()) == targets {
+		if f := fams["tailscale_tunnel_probe_success"]; f != nil && len(f.GetMetric()) == targets && fams["tailscale_tunnel_proxy_drops_total"] != nil {
 			return fams, nil
 		}
 	}
@@ -224,4 +228,18 @@ func moduleRoot() (string, error) {
 		return "", errors.New("run the demo from inside the tailscale-tunnel-exporter checkout")
 	}
 	return filepath.Dir(mod), nil
+}
+
+func printDrops(out io.Writer, fams map[string]*dto.MetricFamily) {
+	fmt.Fprintln(out, "\nDrops in the proxy logs (a lower bound: tailscaled rate-limits drop logging):")
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "HOSTNAME\tREASON\tPROTOCOL\tFAMILY\tPORT\tLINES")
+	for _, m := range fams["tailscale_tunnel_proxy_drops_total"].GetMetric() {
+		ls := map[string]string{}
+		for _, l := range m.GetLabel() {
+			ls[l.GetName()] = l.GetValue()
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%.0f\n", ls["hostname"], ls["reason"], ls["protocol"], ls["family"], ls["port"], m.GetCounter().GetValue())
+	}
+	tw.Flush()
 }

@@ -28,6 +28,7 @@ func TestDemoOnce(t *testing.T) {
 		regexp.MustCompile(regexp.QuoteMeta(sim.Expired) + `\s+direct\s+DOWN\s+tls_certificate_invalid \(expired\)`),
 		regexp.MustCompile(regexp.QuoteMeta(sim.Whoami) + `\s+direct\s+UP\s+resolve=\S+ connect=\S+ tls=\S+ http=`),
 		regexp.MustCompile(`http://` + regexp.QuoteMeta(addr) + `/probe\?target=`),
+		regexp.MustCompile(regexp.QuoteMeta(sim.Cluster) + `\s+no_rules_matched\s+tcp\s+ipv6\s+443\s+[1-9]`),
 	} {
 		if !want.MatchString(out.String()) {
 			t.Errorf("demo output does not match %s:\n%s", want, out.String())

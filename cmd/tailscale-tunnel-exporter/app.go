@@ -12,6 +12,7 @@ import (
 
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/config"
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/discovery"
+	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/logs"
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/probes"
 )
 
@@ -34,6 +35,8 @@ type app struct {
 	scheduler *probes.Scheduler
 	discovery *discovery.Discovery // nil without --kubernetes.discovery
 	direct    probes.DirectProbes
+	matcher   *logs.MatcherRef // swapped on reload: log signatures
+	podLogs   *logs.PodLogs    // nil without discovery or with --no-kubernetes.pod-logs
 
 	reloadOK   prometheus.Gauge
 	reloadTime prometheus.Gauge
@@ -85,6 +88,9 @@ func (a *app) apply() error {
 		return fmt.Errorf("config: %w", err)
 	}
 	a.env = probes.Env{Config: cfg, Vantages: vantages, Network: a.network}
+	if a.matcher != nil {
+		a.matcher.Store(cfg.Matcher)
+	}
 	a.static = a.network.StaticTargets(cfg, vantages)
 	n := a.syncTargets()
 	level.Info(a.logger).Log("msg", "configuration loaded", "file", a.source.file, "static_targets", len(cfg.Targets), "probes", n, "vantages", fmt.Sprint(cfg.VantageNames()))
@@ -102,11 +108,15 @@ func (a *app) syncTargets() int {
 	return len(targets)
 }
 
-// followDiscovery updates the scheduled targets whenever discovery sees a
-// change, until ctx ends.
+// followDiscovery updates the scheduled targets and the followed proxy pod
+// logs whenever discovery sees a change, until ctx ends; then it waits for
+// the log followers to stop.
 func (a *app) followDiscovery(ctx context.Context) {
 	changes, cancel := a.discovery.Subscribe()
 	defer cancel()
+	if a.podLogs != nil {
+		defer a.podLogs.Wait()
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -115,6 +125,9 @@ func (a *app) followDiscovery(ctx context.Context) {
 			a.mu.Lock()
 			n := a.syncTargets()
 			a.mu.Unlock()
+			if a.podLogs != nil {
+				a.podLogs.Sync(ctx, logs.FollowTargets(a.discovery.ProxyPods(), a.discovery.Endpoints()))
+			}
 			level.Debug(a.logger).Log("msg", "discovered endpoints changed", "probes", n)
 		}
 	}

@@ -35,38 +35,39 @@ func addKubeFlags(a *kingpin.Application) kubeFlags {
 	}
 }
 
-// discovery builds the Kubernetes discovery, or nil when it is off. Only a
-// missing or broken configuration is an error: an unreachable API server is
-// not, discovery reports itself down and retries.
-func (f kubeFlags) discovery(logger log.Logger) (*discovery.Discovery, error) {
+// discovery builds the Kubernetes discovery and its client, or nil when it
+// is off. Only a missing or broken configuration is an error: an unreachable
+// API server is not, discovery reports itself down and retries.
+func (f kubeFlags) discovery(logger log.Logger) (*discovery.Discovery, kubernetes.Interface, error) {
 	if !*f.enabled {
-		return nil, nil
+		return nil, nil, nil
 	}
 	var cfg *rest.Config
 	var err error
 	if *f.kubeconfig != "" {
 		cfg, err = clientcmd.BuildConfigFromFlags("", *f.kubeconfig)
 		if err != nil {
-			return nil, fmt.Errorf("kubeconfig %s: %w", *f.kubeconfig, err)
+			return nil, nil, fmt.Errorf("kubeconfig %s: %w", *f.kubeconfig, err)
 		}
 	} else {
 		cfg, err = rest.InClusterConfig()
 		if errors.Is(err, rest.ErrNotInCluster) {
-			return nil, errors.New("--kubernetes.discovery: not running in a cluster and no --kubeconfig (or KUBECONFIG) given")
+			return nil, nil, errors.New("--kubernetes.discovery: not running in a cluster and no --kubeconfig (or KUBECONFIG) given")
 		}
 		if err != nil {
-			return nil, fmt.Errorf("in-cluster Kubernetes config: %w", err)
+			return nil, nil, fmt.Errorf("in-cluster Kubernetes config: %w", err)
 		}
 	}
 	cfg.UserAgent = "tailscale-tunnel-exporter"
 	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("Kubernetes client for %s: %w", cfg.Host, err)
+		return nil, nil, fmt.Errorf("Kubernetes client for %s: %w", cfg.Host, err)
 	}
-	return discovery.New(client, discovery.Options{
+	d := discovery.New(client, discovery.Options{
 		IngressClass:      *f.ingressClass,
 		OperatorNamespace: *f.operatorNamespace,
 		Namespaces:        *f.namespaces,
 		Logger:            log.With(logger, "component", "discovery"),
-	}), nil
+	})
+	return d, client, nil
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
+	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -24,6 +25,7 @@ import (
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
 
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector"
+	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/logs"
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/probes"
 )
 
@@ -49,8 +51,9 @@ func run(args []string) int {
 		metricsPath   = a.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").String()
 		shutdownGrace = a.Flag("web.shutdown-timeout", "How long to wait for in-flight requests on shutdown.").Default("5s").Duration()
 		kube          = addKubeFlags(a)
+		logSources    = addLogSourceFlags(a)
 		webFlags      = kingpinflag.AddFlags(a, defaultListenAddress)
-		logs          = addLogFlags(a)
+		logging       = addLogFlags(a)
 	)
 	a.Version(version.Print("tailscale-tunnel-exporter"))
 	a.HelpFlag.Short('h')
@@ -58,7 +61,7 @@ func run(args []string) int {
 		fmt.Fprintf(os.Stderr, "tailscale-tunnel-exporter: %v; try --help\n", err)
 		return 2
 	}
-	logger := logs.logger(os.Stderr)
+	logger := logging.logger(os.Stderr)
 	level.Info(logger).Log("msg", "starting tailscale-tunnel-exporter", "version", version.Info(), "build_context", version.BuildContext())
 
 	if f := *webFlags.WebConfigFile; f != "" {
@@ -72,14 +75,21 @@ func run(args []string) int {
 		level.Error(logger).Log("msg", "bad flag", "err", err)
 		return 2
 	}
-	disc, err := kube.discovery(logger)
+	disc, kubeClient, err := kube.discovery(logger)
 	if err != nil {
 		level.Error(logger).Log("msg", "Kubernetes discovery not set up", "err", err)
 		return 1
 	}
 	network := probes.Network{}
 	scheduler := probes.NewScheduler(probes.SchedulerOptions{Interval: *interval, Concurrency: *concurrency, Logger: logger})
+	matcher := logs.NewMatcherRef(nil)
+	counters := logs.NewCounters()
+	var podLogs *logs.PodLogs
+	if disc != nil && *logSources.podLogs {
+		podLogs = &logs.PodLogs{Client: kubeClient, Matcher: matcher, Counters: counters, Logger: log.With(logger, "component", "pod-logs"), MaxLineLength: int(*logSources.maxLineLength)}
+	}
 	app := newApp(logger, src, network, scheduler, disc, probes.DirectProbes(*kube.direct))
+	app.matcher, app.podLogs = matcher, podLogs
 	if err := app.reload(); err != nil {
 		return 1
 	}
@@ -89,6 +99,7 @@ func run(args []string) int {
 	if disc != nil {
 		exporter.Add("discovery", collector.FromPrometheus(disc))
 	}
+	exporter.Add("logs", counters)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
 		exporter, app,
@@ -112,6 +123,7 @@ func run(args []string) int {
 		})
 		wg.Go(func() { app.followDiscovery(ctx) })
 	}
+	logSources.startHostSources(ctx, &wg, matcher, counters, logger)
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- web.ListenAndServe(server, webFlags, slogger(logger)) }()

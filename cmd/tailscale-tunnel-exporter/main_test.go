@@ -83,10 +83,19 @@ func freeAddr(t *testing.T) string {
 
 func startExporter(t *testing.T, args ...string) *exporter {
 	t.Helper()
+	return startExporterWith(t, nil, args...)
+}
+
+// startExporterWith runs the exporter after setup has adjusted its command.
+func startExporterWith(t *testing.T, setup func(*exec.Cmd), args ...string) *exporter {
+	t.Helper()
 	addr := freeAddr(t)
 	e := &exporter{base: "http://" + addr, log: &syncBuffer{}}
 	e.cmd = exec.Command(binary, append([]string{"--web.listen-address=" + addr}, args...)...)
 	e.cmd.Stdout, e.cmd.Stderr = e.log, e.log
+	if setup != nil {
+		setup(e.cmd)
+	}
 	if err := e.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -186,12 +195,12 @@ func startSim(t *testing.T) *sim.Env {
 
 func TestEndToEndIncident(t *testing.T) {
 	env := startSim(t)
-	e := startExporter(t, "--config.file="+env.ConfigFile, "--probe.interval=1s")
+	e := startExporter(t, "--config.file="+env.ConfigFile, "--probe.interval=1s", "--logs.file="+env.ProxyLog, "--logs.hostname="+sim.Cluster)
 	var fams map[string]*dto.MetricFamily
 	var body string
-	e.waitFor(t, "results for all three endpoints", func() bool {
+	e.waitFor(t, "results for all three endpoints and drops in the proxy log", func() bool {
 		body, fams = e.metrics(t)
-		return len(fams["tailscale_tunnel_probe_success"].GetMetric()) == 3
+		return len(fams["tailscale_tunnel_probe_success"].GetMetric()) == 3 && series(fams, "tailscale_tunnel_proxy_drops_total", "family")[sim.Cluster+"/ipv6"] > 0
 	})
 
 	success := series(fams, "tailscale_tunnel_probe_success", "vantage")
@@ -550,4 +559,42 @@ current-context: c
 	if sc := series(fams, "tailscale_tunnel_scrape_collector_success", "collector"); sc["/discovery"] != 1 || sc["/probe"] != 1 {
 		t.Errorf("scrape_collector_success = %v", sc)
 	}
+}
+
+// TestEndToEndLogsFromStdin pipes tailscaled lines into the exporter
+// (journalctl -fu tailscaled | tailscale-tunnel-exporter --logs.stdin) and
+// checks the counts exactly.
+func TestEndToEndLogsFromStdin(t *testing.T) {
+	var stdin io.WriteCloser
+	e := startExporterWith(t, func(cmd *exec.Cmd) {
+		var err error
+		if stdin, err = cmd.StdinPipe(); err != nil {
+			t.Fatal(err)
+		}
+	}, "--logs.stdin", "--logs.hostname=node.tn.ts.net")
+	const bursts = 50
+	go func() {
+		for i := range bursts {
+			io.WriteString(stdin, sim.ProxyLogBurst(time.Now(), i))
+			io.WriteString(stdin, "Nov 24 09:32:41 node tailscaled[812]: http: TLS handshake error from 100.64.0.9:443: EOF\n")
+		}
+		stdin.Close()
+	}()
+	var fams map[string]*dto.MetricFamily
+	e.waitFor(t, "every line counted", func() bool {
+		_, fams = e.metrics(t)
+		l := series(fams, "tailscale_tunnel_log_lines_total", "pod")
+		return l["node.tn.ts.net/"] == bursts*5
+	})
+	drops := series(fams, "tailscale_tunnel_proxy_drops_total", "family")
+	if drops["node.tn.ts.net/ipv6"] != bursts || len(drops) != 1 {
+		t.Errorf("drops = %v, want %d ipv6", drops, bursts)
+	}
+	if tls := series(fams, "tailscale_tunnel_proxy_tls_handshake_errors_total", "cause"); tls["node.tn.ts.net/eof"] != bursts {
+		t.Errorf("TLS handshake errors = %v, want %d eof", tls, bursts)
+	}
+	e.waitFor(t, "the stream to be reported down after EOF", func() bool {
+		_, fams = e.metrics(t)
+		return series(fams, "tailscale_tunnel_log_stream_up", "pod")["node.tn.ts.net/"] == 0
+	})
 }

@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/logmatch"
 )
 
 // Vantage names are label values; only these two exist.
@@ -46,6 +48,13 @@ type Config struct {
 	// Resolve maps hostnames to "IP" or "IP:port" for every probe of that
 	// name, including discovered endpoints (curl --resolve style).
 	Resolve map[string]string `yaml:"resolve"`
+	// LogSignatures are user-defined log line patterns, counted like the
+	// built-in drop and failure signatures, so a new failure pattern needs
+	// no release.
+	LogSignatures []logmatch.Signature `yaml:"log_signatures"`
+
+	// Matcher is the log matcher compiled from LogSignatures at load time.
+	Matcher *logmatch.Matcher `yaml:"-"`
 }
 
 // Vantages are the places probes are sent from. direct always exists.
@@ -278,6 +287,11 @@ func (c *Config) complete(dir string) error {
 		resolve[h] = addr
 	}
 	c.Resolve = resolve
+	m, err := logmatch.New(c.LogSignatures)
+	if err != nil {
+		return fmt.Errorf("log_signatures: %w", err)
+	}
+	c.Matcher = m
 	if err := c.validateTargets(); err != nil {
 		return err
 	}

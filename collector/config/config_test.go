@@ -50,6 +50,10 @@ func TestParseErrors(t *testing.T) {
 		{"bad socks5 address", "vantages:\n  tailnet:\n    socks5_address: nope\n", []string{"socks5_address"}},
 		{"bad resolve map address", "resolve:\n  a.example.ts.net: nope\n", []string{"resolve a.example.ts.net", "want IP or IP:PORT"}},
 		{"bad resolve map host", "resolve:\n  bad_host.example.ts.net: 127.0.0.1\n", []string{"resolve:", `invalid label "bad_host"`}},
+		{"bad signature regexp", "log_signatures:\n  - name: cert_fail\n    pattern: 'cert(['\n", []string{"log_signatures", "cert_fail"}},
+		{"bad signature name", "log_signatures:\n  - name: Cert-Fail\n    pattern: cert\n", []string{"log_signatures", "Cert-Fail"}},
+		{"duplicate signature", "log_signatures:\n  - name: a\n    pattern: x\n  - name: a\n    pattern: y\n", []string{"log_signatures", "duplicate"}},
+		{"unknown signature key", "log_signatures:\n  - name: a\n    regex: x\n", []string{"line 3", "field regex not found"}},
 		{"unknown vantage kind", "vantages:\n  office:\n    socks5_address: 127.0.0.1:1080\n", []string{"field office not found"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -109,6 +113,9 @@ targets:
 resolve:
   Whoami.example.ts.net.: "[::1]:9443"
   discovered.example.ts.net: 127.0.0.2
+log_signatures:
+  - name: cert_fetch_failed
+    pattern: 'getCertPEM: .*'
 `), dir, Flags{})
 	if err != nil {
 		t.Fatal(err)
@@ -129,6 +136,9 @@ resolve:
 	}
 	if got := cfg.TargetVantages(cfg.Targets[1]); strings.Join(got, ",") != "direct" {
 		t.Errorf("vantages of second target = %v", got)
+	}
+	if ev, ok := cfg.Matcher.Match([]byte(`cert("k8s.example.ts.net"): getCertPEM: 403`)); !ok || !ev.Custom.Has(0) {
+		t.Errorf("the configured signature does not match: %+v %v", ev, ok)
 	}
 	if got := cfg.Override("discovered.example.ts.net"); got != "127.0.0.2" {
 		t.Errorf("Override(discovered) = %q", got)

@@ -36,13 +36,21 @@ type Endpoint struct {
 
 // Env is a running simulation.
 type Env struct {
-	Dir        string // holds ca.pem and config.yml
+	Dir        string // holds ca.pem, config.yml and tailscaled.log
 	ConfigFile string
 	CA         *probertest.CA
 	Endpoints  []Endpoint
+	// ProxyLog is the log of the cluster tunnel's proxy, as tailscaled
+	// writes it: ordinary chatter and, as in the incident, packet-filter
+	// drops of Funnel relays' IPv6 connections to port 443. Lines are
+	// appended every ProxyLogEvery while the simulation runs.
+	ProxyLog string
 
 	closers []func() error
 }
+
+// ProxyLogEvery is how often the simulated proxy writes a burst of lines.
+const ProxyLogEvery = 200 * time.Millisecond
 
 // Start runs the endpoints and writes their configuration into dir.
 func Start(dir string) (*Env, error) {
@@ -86,6 +94,9 @@ func (e *Env) start() error {
 	}
 	e.closers = append(e.closers, expired.Close)
 
+	if err := e.startProxyLog(); err != nil {
+		return err
+	}
 	e.Endpoints = []Endpoint{
 		{Hostname: Cluster, Addr: stall.Addr, Want: "down: tls_handshake_timeout (TCP connects, the handshake never finishes: the incident)"},
 		{Hostname: Expired, Addr: expired.Addr, Want: "down: tls_certificate_invalid (expired)"},
@@ -127,4 +138,43 @@ func (e *Env) Close() error {
 	}
 	e.closers = nil
 	return errors.Join(errs...)
+}
+
+// ProxyLogBurst is what the simulated proxy appends each time: the drop
+// lines of the incident among ordinary chatter.
+func ProxyLogBurst(now time.Time, n int) string {
+	ts := now.Format("2006/01/02 15:04:05")
+	return fmt.Sprintf(`%[1]s magicsock: derp-1 connected; connGen=1
+%[1]s Drop: TCP{[fd7a:115c:a1e0:ab12:4843:cd96:625a:%04[2]x]:46650 > [fd7a:115c:a1e0::5501:7c39]:443} 80 no rules matched
+%[1]s wgengine: Reconfig: configuring userspace WireGuard config (with 1/3 peers)
+%[1]s netcheck: report: udp=true v6=false mapvarydest=false
+`, ts, n%0xffff)
+}
+
+func (e *Env) startProxyLog() error {
+	e.ProxyLog = filepath.Join(e.Dir, "tailscaled.log")
+	f, err := os.OpenFile(e.ProxyLog, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("simulated proxy log: %w", err)
+	}
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(ProxyLogEvery)
+		defer t.Stop()
+		for n := 0; ; n++ {
+			select {
+			case <-stop:
+				return
+			case now := <-t.C:
+				f.WriteString(ProxyLogBurst(now, n))
+			}
+		}
+	}()
+	e.closers = append(e.closers, func() error {
+		close(stop)
+		<-done
+		return f.Close()
+	})
+	return nil
 }

@@ -1,0 +1,209 @@
+package logs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/discovery"
+)
+
+// ProxyContainer is the container of a proxy pod whose log matters.
+const ProxyContainer = "tailscale"
+
+// PodRef names a pod.
+type PodRef struct {
+	Namespace, Name string
+}
+
+// FollowTarget is a pod to follow and the hostname its counts carry.
+type FollowTarget struct {
+	Pod      PodRef
+	Hostname string
+}
+
+// FollowTargets maps discovered proxy pods to what to follow. A pod that
+// serves exactly one endpoint carries that endpoint's hostname; one that
+// serves several (a ProxyGroup) or none carries an empty hostname, and
+// tailscale_tunnel_proxy_pod_info joins it to its endpoints. Pending pods
+// have no log yet and are left until they run.
+func FollowTargets(pods []discovery.ProxyPod, eps []discovery.Endpoint) []FollowTarget {
+	var out []FollowTarget
+	for _, p := range pods {
+		if p.Phase == string(corev1.PodPending) {
+			continue
+		}
+		host, n := "", 0
+		for _, ep := range eps {
+			if p.Serves(ep) {
+				host, n = ep.HostnameLabel(), n+1
+			}
+		}
+		if n != 1 {
+			host = ""
+		}
+		out = append(out, FollowTarget{Pod: PodRef{p.Namespace, p.Name}, Hostname: host})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Pod.Namespace != out[j].Pod.Namespace {
+			return out[i].Pod.Namespace < out[j].Pod.Namespace
+		}
+		return out[i].Pod.Name < out[j].Pod.Name
+	})
+	return out
+}
+
+// PodLogs follows the proxy container's log of every pod it is given,
+// through the Kubernetes API (pods/log with follow and timestamps), and
+// counts what the lines say. Streams start at "now", so an exporter restart
+// does not replay history; a stream that ends or fails is resumed from the
+// last line counted, with backoff while it keeps failing.
+type PodLogs struct {
+	Client        kubernetes.Interface
+	Matcher       *MatcherRef
+	Counters      *Counters
+	Logger        log.Logger
+	MaxLineLength int
+	MinBackoff    time.Duration // default 1s
+	MaxBackoff    time.Duration // default 1m
+
+	mu      sync.Mutex
+	running map[PodRef]*follower
+	wg      sync.WaitGroup
+}
+
+type follower struct {
+	target FollowTarget
+	cancel context.CancelFunc
+}
+
+// Sync starts following new targets and stops the ones no longer given (or
+// whose hostname changed: their series go with them). Followers run until
+// ctx ends or they are dropped; Wait waits for them.
+func (p *PodLogs) Sync(ctx context.Context, targets []FollowTarget) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.running == nil {
+		p.running = map[PodRef]*follower{}
+	}
+	want := make(map[PodRef]FollowTarget, len(targets))
+	for _, t := range targets {
+		want[t.Pod] = t
+	}
+	for ref, f := range p.running {
+		if t, ok := want[ref]; !ok || t != f.target {
+			f.cancel()
+			delete(p.running, ref)
+		}
+	}
+	for ref, t := range want {
+		if _, ok := p.running[ref]; ok {
+			continue
+		}
+		fctx, cancel := context.WithCancel(ctx)
+		p.running[ref] = &follower{target: t, cancel: cancel}
+		p.wg.Go(func() {
+			p.follow(fctx, t)
+			p.Counters.Forget(StreamKey{Hostname: t.Hostname, Pod: t.Pod.Name})
+		})
+	}
+}
+
+// Wait waits for every follower to stop (after their ctx ended).
+func (p *PodLogs) Wait() { p.wg.Wait() }
+
+func (p *PodLogs) follow(ctx context.Context, t FollowTarget) {
+	logger := log.With(p.Logger, "pod", t.Pod.Namespace+"/"+t.Pod.Name, "hostname", t.Hostname)
+	stream := p.Counters.Stream(StreamKey{Hostname: t.Hostname, Pod: t.Pod.Name})
+	r := &Reader{Matcher: p.Matcher, Stream: stream, MaxLineLength: p.MaxLineLength}
+	minB, maxB := p.MinBackoff, p.MaxBackoff
+	if minB <= 0 {
+		minB = time.Second
+	}
+	if maxB < minB {
+		maxB = max(time.Minute, minB)
+	}
+	pos := Position{Time: time.Now()}
+	backoff := minB
+	var lastKind ErrorKind
+	for opened := false; ; {
+		since := metav1.NewTime(pos.SinceTime())
+		rc, err := p.Client.CoreV1().Pods(t.Pod.Namespace).GetLogs(t.Pod.Name, &corev1.PodLogOptions{
+			Container: ProxyContainer, Follow: true, Timestamps: true, SinceTime: &since,
+		}).Stream(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			kind := errorKind(err)
+			stream.Failed(kind)
+			if kind != lastKind { // one line per change, not one per retry
+				level.Error(logger).Log("msg", "cannot open the proxy log stream", "kind", kind, "err", describe(err, t.Pod), "retry_in", backoff)
+			}
+			lastKind = kind
+		} else {
+			if opened {
+				stream.Reconnected()
+			}
+			if lastKind != "" {
+				level.Info(logger).Log("msg", "proxy log stream open again")
+			}
+			opened, lastKind = true, ""
+			stream.SetUp(true)
+			before := pos
+			err = r.ReadKube(rc, &pos)
+			rc.Close()
+			stream.SetUp(false)
+			if ctx.Err() != nil {
+				return
+			}
+			if err != nil {
+				stream.Failed(ErrStream)
+				level.Debug(logger).Log("msg", "proxy log stream broke; resuming", "err", err)
+			}
+			if pos != before {
+				backoff = minB // it delivered: the next failure starts over
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff + rand.N(backoff/4+1)):
+		}
+		backoff = min(backoff*2, maxB)
+	}
+}
+
+func errorKind(err error) ErrorKind {
+	var status apierrors.APIStatus
+	switch {
+	case apierrors.IsForbidden(err), apierrors.IsUnauthorized(err):
+		return ErrForbidden
+	case apierrors.IsNotFound(err):
+		return ErrNotFound
+	case errors.As(err, &status):
+		return ErrOther // the API answered: container not started, bad request, ...
+	default:
+		return ErrUnreachable
+	}
+}
+
+// describe makes RBAC failures actionable: which verb on which resource in
+// which namespace is missing.
+func describe(err error, pod PodRef) string {
+	if apierrors.IsForbidden(err) {
+		return fmt.Sprintf("forbidden: the exporter needs get on pods/log in namespace %s (%v)", pod.Namespace, err)
+	}
+	return err.Error()
+}
