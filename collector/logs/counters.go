@@ -53,6 +53,7 @@ type streamCounts struct {
 	up         bool
 	reconnects uint64
 	errors     map[ErrorKind]uint64
+	holders    int // followers holding the stream (Counters.hold)
 }
 
 // Counters holds the counts of every stream. Counters only go up within a
@@ -150,6 +151,29 @@ func (h Stream) Failed(kind ErrorKind) {
 	h.c.mu.Lock()
 	defer h.c.mu.Unlock()
 	h.s.errors[kind]++
+}
+
+// hold returns the handle of a stream for a follower, which must release
+// it when it ends. While any follower holds a stream its series stay: a
+// follower that ends late (its pod was dropped and given again at once, as
+// a StatefulSet pod recreated under its name is) must not take the series
+// of its successor with it.
+func (c *Counters) hold(k StreamKey) Stream {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := c.stream(k)
+	s.holders++
+	return Stream{c: c, s: s}
+}
+
+// release ends a hold; the last one drops the stream's series.
+func (h Stream) release(k StreamKey) {
+	h.c.mu.Lock()
+	defer h.c.mu.Unlock()
+	h.s.holders--
+	if h.s.holders <= 0 && h.c.streams[k] == h.s {
+		delete(h.c.streams, k)
+	}
 }
 
 // Forget drops a stream's series (its pod is gone).

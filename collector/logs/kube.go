@@ -113,9 +113,13 @@ func (p *PodLogs) Sync(ctx context.Context, targets []FollowTarget) {
 		}
 		fctx, cancel := context.WithCancel(ctx)
 		p.running[ref] = &follower{target: t, cancel: cancel}
+		// Held here, not in the goroutine, so that a follower of the same
+		// stream still ending cannot drop the series in between.
+		key := StreamKey{Hostname: t.Hostname, Pod: t.Pod.Name}
+		stream := p.Counters.hold(key)
 		p.wg.Go(func() {
-			p.follow(fctx, t)
-			p.Counters.Forget(StreamKey{Hostname: t.Hostname, Pod: t.Pod.Name})
+			defer stream.release(key)
+			p.follow(fctx, t, stream)
 		})
 	}
 }
@@ -123,9 +127,12 @@ func (p *PodLogs) Sync(ctx context.Context, targets []FollowTarget) {
 // Wait waits for every follower to stop (after their ctx ended).
 func (p *PodLogs) Wait() { p.wg.Wait() }
 
-func (p *PodLogs) follow(ctx context.Context, t FollowTarget) {
-	logger := log.With(p.Logger, "pod", t.Pod.Namespace+"/"+t.Pod.Name, "hostname", t.Hostname)
-	stream := p.Counters.Stream(StreamKey{Hostname: t.Hostname, Pod: t.Pod.Name})
+func (p *PodLogs) follow(ctx context.Context, t FollowTarget, stream Stream) {
+	logger := p.Logger
+	if logger == nil {
+		logger = log.NewNopLogger()
+	}
+	logger = log.With(logger, "pod", t.Pod.Namespace+"/"+t.Pod.Name, "hostname", t.Hostname)
 	r := &Reader{Matcher: p.Matcher, Stream: stream, MaxLineLength: p.MaxLineLength}
 	minB, maxB := p.MinBackoff, p.MaxBackoff
 	if minB <= 0 {
@@ -164,10 +171,12 @@ func (p *PodLogs) follow(ctx context.Context, t FollowTarget) {
 			before := pos
 			err = r.ReadKube(rc, &pos)
 			rc.Close()
-			stream.SetUp(false)
 			if ctx.Err() != nil {
+				// Stopped: up is a successor's to set if one holds the
+				// series; otherwise they go with the last release.
 				return
 			}
+			stream.SetUp(false)
 			if err != nil {
 				stream.Failed(ErrStream)
 				level.Debug(logger).Log("msg", "proxy log stream broke; resuming", "err", err)
