@@ -15,7 +15,10 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
-for tool in promtool etcd; do
+export PATH="$(go env GOPATH)/bin:$PATH"
+command -v helm >/dev/null || { echo "--- installing helm"; go install helm.sh/helm/v3/cmd/helm@v3.22.0; }
+
+for tool in promtool etcd helm; do
   command -v "$tool" >/dev/null || { echo "FATAL: $tool is still missing after install" >&2; exit 1; }
 done
 
