@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 
 need_apt=()
 command -v promtool >/dev/null || need_apt+=(prometheus)
+command -v prometheus-alertmanager >/dev/null || need_apt+=(prometheus-alertmanager)
 command -v etcd >/dev/null || need_apt+=(etcd-server)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "--- installing Debian packages: ${need_apt[*]}"
@@ -18,7 +19,7 @@ fi
 export PATH="$(go env GOPATH)/bin:$PATH"
 command -v helm >/dev/null || { echo "--- installing helm"; go install helm.sh/helm/v3/cmd/helm@v3.22.0; }
 
-for tool in promtool etcd helm; do
+for tool in promtool prometheus prometheus-alertmanager etcd helm; do
   command -v "$tool" >/dev/null || { echo "FATAL: $tool is still missing after install" >&2; exit 1; }
 done
 

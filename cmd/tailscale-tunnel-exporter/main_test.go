@@ -166,7 +166,8 @@ func (e *exporter) metrics(t *testing.T) (string, map[string]*dto.MetricFamily) 
 	return body, fams
 }
 
-// series returns the labels→value of a family, keyed by "hostname/label".
+// series returns the values of a family keyed by "hostname/label", summed
+// over the other labels.
 func series(fams map[string]*dto.MetricFamily, name, label string) map[string]float64 {
 	out := map[string]float64{}
 	for _, m := range fams[name].GetMetric() {
@@ -178,7 +179,7 @@ func series(fams map[string]*dto.MetricFamily, name, label string) map[string]fl
 		if m.GetCounter() != nil {
 			v = m.GetCounter().GetValue()
 		}
-		out[ls["hostname"]+"/"+ls[label]] = v
+		out[ls["hostname"]+"/"+ls[label]] += v
 	}
 	return out
 }
@@ -584,14 +585,20 @@ func TestEndToEndLogsFromStdin(t *testing.T) {
 	e.waitFor(t, "every line counted", func() bool {
 		_, fams = e.metrics(t)
 		l := series(fams, "tailscale_tunnel_log_lines_total", "pod")
-		return l["node.tn.ts.net/"] == bursts*5
+		return l["node.tn.ts.net/"] == bursts*(sim.ProxyLogBurstLines+1)
 	})
 	drops := series(fams, "tailscale_tunnel_proxy_drops_total", "family")
 	if drops["node.tn.ts.net/ipv6"] != bursts || len(drops) != 1 {
 		t.Errorf("drops = %v, want %d ipv6", drops, bursts)
 	}
-	if tls := series(fams, "tailscale_tunnel_proxy_tls_handshake_errors_total", "cause"); tls["node.tn.ts.net/eof"] != bursts {
-		t.Errorf("TLS handshake errors = %v, want %d eof", tls, bursts)
+	if tls := series(fams, "tailscale_tunnel_proxy_tls_handshake_errors_total", "cause"); tls["node.tn.ts.net/eof"] != 2*bursts {
+		t.Errorf("TLS handshake errors = %v, want %d eof", tls, 2*bursts)
+	}
+	if d := series(fams, "tailscale_tunnel_proxy_ingress_denied_total", "family"); d["node.tn.ts.net/ipv6"] != bursts {
+		t.Errorf("ingress denials = %v, want %d ipv6", d, bursts)
+	}
+	if s := series(fams, "tailscale_tunnel_proxy_log_suppressed_lines_total", "filter"); s["node.tn.ts.net/true"] != 3*bursts {
+		t.Errorf("suppressed filter lines = %v, want %d", s, 3*bursts)
 	}
 	e.waitFor(t, "the stream to be reported down after EOF", func() bool {
 		_, fams = e.metrics(t)

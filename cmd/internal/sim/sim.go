@@ -67,7 +67,9 @@ func Start(dir string) (*Env, error) {
 }
 
 func (e *Env) start() error {
-	whoamiCert, err := e.CA.Leaf(Whoami)
+	// Let's Encrypt-like lifetime, so no expiry alert fires for the healthy one.
+	now := time.Now()
+	whoamiCert, err := e.CA.LeafValid(now.Add(-time.Hour), now.AddDate(0, 0, 90), Whoami)
 	if err != nil {
 		return err
 	}
@@ -83,7 +85,6 @@ func (e *Env) start() error {
 	}
 	e.closers = append(e.closers, stall.Close)
 
-	now := time.Now()
 	expiredCert, err := e.CA.LeafValid(now.AddDate(0, -3, 0), now.Add(-24*time.Hour), Expired)
 	if err != nil {
 		return err
@@ -141,15 +142,23 @@ func (e *Env) Close() error {
 }
 
 // ProxyLogBurst is what the simulated proxy appends each time: the drop
-// lines of the incident among ordinary chatter.
+// lines of the incident among ordinary chatter, plus the other failure
+// signatures of REFERENCE.md §2 (a TLS handshake error, a Funnel ingress
+// denial, a rate-limiter notice for the filter's format).
 func ProxyLogBurst(now time.Time, n int) string {
 	ts := now.Format("2006/01/02 15:04:05")
 	return fmt.Sprintf(`%[1]s magicsock: derp-1 connected; connGen=1
 %[1]s Drop: TCP{[fd7a:115c:a1e0:ab12:4843:cd96:625a:%04[2]x]:46650 > [fd7a:115c:a1e0::5501:7c39]:443} 80 no rules matched
 %[1]s wgengine: Reconfig: configuring userspace WireGuard config (with 1/3 peers)
+%[1]s http: TLS handshake error from [fd7a:115c:a1e0::9]:46098: EOF
+%[1]s peerapi: ingress: denied; no ingress cap from [fd7a:115c:a1e0::9]:36338
+%[1]s [RATELIMIT] format("%%s: %%s %%d %%s\n%%s") (3 dropped)
 %[1]s netcheck: report: udp=true v6=false mapvarydest=false
 `, ts, n%0xffff)
 }
+
+// ProxyLogBurstLines is the number of lines in one ProxyLogBurst.
+const ProxyLogBurstLines = 7
 
 func (e *Env) startProxyLog() error {
 	e.ProxyLog = filepath.Join(e.Dir, "tailscaled.log")
