@@ -32,5 +32,13 @@ fi
 echo "--- go vet"
 go vet ./...
 
+scrape=$(mktemp)
+trap 'rm -f "$scrape"' EXIT
+
 echo "--- go test -race"
-go test -race -count=1 -timeout 30m ./...
+# The end-to-end run against Prometheus leaves its scrape for the checks below.
+TTE_SCRAPE_OUT="$scrape" go test -race -count=1 -timeout 40m ./...
+
+echo "--- dashboards and alert rules (.ci/promcheck)"
+[ -s "$scrape" ] || { echo "FATAL: the end-to-end test left no scrape in $scrape" >&2; exit 1; }
+(cd .ci/promcheck && test -z "$(gofmt -l .)" && go vet ./... && PROMCHECK_SCRAPE="$scrape" go test -count=1 ./...)

@@ -462,6 +462,10 @@ func checkServiceMonitor(t *testing.T, sm map[string]any) {
 	if ep["port"] != "http-metrics" || ep["path"] != "/metrics" {
 		t.Errorf("ServiceMonitor endpoint = %v, want port http-metrics path /metrics", ep)
 	}
+	// The exporter's namespace/hostname/pod labels must survive the scrape.
+	if ep["honorLabels"] != true {
+		t.Errorf("ServiceMonitor endpoint = %v, want honorLabels: true", ep)
+	}
 }
 
 // checkPrometheusRule: the rule's spec is the rule file, unchanged.

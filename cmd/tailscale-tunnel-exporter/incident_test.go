@@ -259,11 +259,6 @@ func TestEndToEndKubernetes(t *testing.T) {
 		t.Errorf("discovery_up is not 1 with exactly the documented RBAC:\n%s", e.log)
 	}
 	promtoolCheckMetrics(t, body)
-	if out := os.Getenv("TTE_SCRAPE_OUT"); out != "" { // for the dashboard/rule checker in .ci/promcheck
-		if err := os.WriteFile(out, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
 
 	code, sd := e.get(t, "/sd")
 	if code != 200 || !strings.Contains(sd, `"namespace":"kube-system"`) || !strings.Contains(sd, `"__param_vantage":"direct"`) {
