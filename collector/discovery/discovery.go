@@ -174,19 +174,30 @@ func (d *Discovery) newSource(client kubernetes.Interface, s stream, obj runtime
 				d.health.failed(s, "list", err)
 				return nil, &callError{verb: "list", err: err}
 			}
-			d.health.ok(s)
+			d.health.ok(s, "list")
 			return out, nil
 		},
 		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			// client-go first asks for the initial list as a watch stream
+			// (WatchListClient) and falls back to a plain list when the
+			// server cannot serve one: an API server without the feature,
+			// or one whose etcd lacks progress notifications, which
+			// answers with an Error event. Only the outcome of that list
+			// counts, so such refusals are not failures.
+			report := func(err error) {
+				if !isWatchList(o) || ErrorKind(err) != ErrorOther {
+					d.health.failed(s, "watch", err)
+				}
+			}
 			w, err := watchFn(ctx, o)
 			if err != nil {
-				d.health.failed(s, "watch", err)
+				report(err)
 				return nil, &callError{verb: "watch", err: err}
 			}
-			d.health.ok(s)
+			d.health.ok(s, "watch")
 			// The reflector only logs a watch that ends with an error
 			// (410 Gone after a compaction, mostly); count it here.
-			return observeWatch(w, func(err error) { d.health.failed(s, "watch", err) }), nil
+			return observeWatch(w, report), nil
 		},
 	}
 	// The fake clientset cannot serve watch-list requests and says so;
@@ -203,19 +214,25 @@ func (d *Discovery) newSource(client kubernetes.Interface, s stream, obj runtime
 	})
 	reg, _ := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: func(obj any) {
-			d.health.ok(s)
+			d.health.delivered()
 			h.OnAdd(obj, false)
 		},
 		UpdateFunc: func(old, obj any) {
-			d.health.ok(s)
+			d.health.delivered()
 			h.OnUpdate(old, obj)
 		},
 		DeleteFunc: func(obj any) {
-			d.health.ok(s)
+			d.health.delivered()
 			h.OnDelete(obj)
 		},
 	})
 	return source{stream: s, informer: inf, handled: reg}
+}
+
+// isWatchList reports whether a watch call asks for the initial list as a
+// stream of events.
+func isWatchList(o metav1.ListOptions) bool {
+	return o.SendInitialEvents != nil && *o.SendInitialEvents
 }
 
 func unwrapTombstone(obj any) any {

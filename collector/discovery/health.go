@@ -86,7 +86,13 @@ type health struct {
 	mu       sync.Mutex
 	lastSync time.Time
 	errors   map[stream]map[string]float64 // by resource (namespace ""), kind
-	failing  map[stream]string             // current error kind
+	failing  map[stream]failure            // current failure
+}
+
+// failure is the current failure of a stream: its kind and the verb that
+// failed.
+type failure struct {
+	kind, verb string
 }
 
 func newHealth(logger log.Logger, now func() time.Time) *health {
@@ -94,20 +100,35 @@ func newHealth(logger log.Logger, now func() time.Time) *health {
 		logger:  logger,
 		now:     now,
 		errors:  map[stream]map[string]float64{},
-		failing: map[stream]string{},
+		failing: map[stream]failure{},
 	}
 }
 
-// ok records a successful call or a delivered change.
-func (h *health) ok(s stream) {
+// ok records a successful call (verb list or watch). A call that went
+// through proves the API server reachable, so it ends any failure but a
+// forbidden one: RBAC grants verbs one by one, and a list that is allowed
+// says nothing about a watch that is not. Without this distinction a Role
+// with list but not watch would log "forbidden" and "recovered" on every
+// retry.
+func (h *health) ok(s stream, verb string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.lastSync = h.now()
-	if kind, was := h.failing[s]; was {
-		delete(h.failing, s)
-		level.Info(h.logger).Log("msg", "Kubernetes API access recovered",
-			"resource", s.resource, "namespace", namespaceLabel(s.namespace), "selector", s.selector, "after", kind)
+	f, was := h.failing[s]
+	if !was || f.kind == ErrorForbidden && f.verb != verb {
+		return
 	}
+	delete(h.failing, s)
+	level.Info(h.logger).Log("msg", "Kubernetes API access recovered",
+		"verb", verb, "resource", s.resource, "namespace", namespaceLabel(s.namespace), "selector", s.selector, "after", f.kind)
+}
+
+// delivered records that a watch or list delivered a change. It ends no
+// failure: the objects of a list may arrive while the watch is forbidden.
+func (h *health) delivered() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.lastSync = h.now()
 }
 
 // failed records a failed call (verb list or watch) or a broken watch.
@@ -125,10 +146,10 @@ func (h *health) failed(s stream, verb string, err error) {
 		// The informer relists at once; only a following failure matters.
 		return
 	}
-	if h.failing[s] == kind {
+	if f, was := h.failing[s]; was && f.kind == kind {
 		return
 	}
-	h.failing[s] = kind
+	h.failing[s] = failure{kind: kind, verb: verb}
 	lvl := level.Warn(h.logger)
 	msg := "Kubernetes API call failed; retrying with backoff"
 	if kind == ErrorForbidden {

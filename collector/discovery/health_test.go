@@ -132,6 +132,23 @@ func TestHealthLogsStateChangesOnly(t *testing.T) {
 			failing: false,
 		},
 		{
+			name: "an allowed list does not end a forbidden watch: no flapping",
+			calls: []call{{svcs, "watch", forbidden}, {svcs, "list", nil}, {svcs, "watch", forbidden},
+				{svcs, "list", nil}, {svcs, "watch", forbidden}},
+			wantLines: [][]string{{"level=error", "verb=watch", "resource=services", "kind=forbidden"}},
+			failing:   true,
+			errors:    map[[2]string]float64{{ResourceServices, ErrorForbidden}: 3},
+		},
+		{
+			name:  "an allowed watch ends a forbidden watch",
+			calls: []call{{svcs, "watch", forbidden}, {svcs, "list", nil}, {svcs, "watch", nil}},
+			wantLines: [][]string{
+				{"level=error", "verb=watch", "kind=forbidden"},
+				{"level=info", "recovered", "verb=watch", "resource=services", "after=forbidden"},
+			},
+			errors: map[[2]string]float64{{ResourceServices, ErrorForbidden}: 1},
+		},
+		{
 			name:      "one failing resource does not hide another's recovery",
 			calls:     []call{{ings, "list", forbidden}, {svcs, "list", refused}, {svcs, "list", nil}},
 			wantLines: [][]string{{"resource=ingresses"}, {"resource=services", "kind=unreachable"}, {"resource=services", "recovered"}},
@@ -146,7 +163,7 @@ func TestHealthLogsStateChangesOnly(t *testing.T) {
 			h := newHealth(log.NewLogfmtLogger(&buf), func() time.Time { clock = clock.Add(time.Second); return clock })
 			for _, c := range tt.calls {
 				if c.err == nil {
-					h.ok(c.s)
+					h.ok(c.s, c.verb)
 				} else {
 					h.failed(c.s, c.verb, c.err)
 				}
