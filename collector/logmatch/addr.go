@@ -34,14 +34,17 @@ func parseAddrPort(b []byte) (fam Family, port int, n int, ok bool) {
 	return fam, port, n + 1 + m, true
 }
 
-// parsePort parses a decimal port of at most 5 digits and at most 65535 at
-// the start of b; m is 0 if there is none.
+// parsePort parses a decimal port of at most 65535 at the start of b, with
+// leading zeros allowed as netip allows them; m is 0 if there is none.
 func parsePort(b []byte) (port, m int) {
-	for m < len(b) && m < 6 && isDigit(b[m]) {
+	for m < len(b) && isDigit(b[m]) {
 		port = port*10 + int(b[m]-'0')
 		m++
+		if port > 65535 {
+			return 0, 0
+		}
 	}
-	if m == 0 || m > 5 || port > 65535 || (m < len(b) && isDigit(b[m])) {
+	if m == 0 {
 		return 0, 0
 	}
 	return port, m

@@ -43,10 +43,13 @@ var filterFormat = []byte(`%s: %s %d %s\n%s`)
 //
 // A nil or zero Matcher matches the built-in events only.
 func (m *Matcher) Match(line []byte) (Event, bool) {
-	msg := message(trimEOL(line))
-	ev := builtin(msg)
+	line = trimEOL(line)
+	var ev Event
+	if mayHoldEvent(line) {
+		ev = builtin(message(line))
+	}
 	if m != nil && len(m.sigs) > 0 {
-		ev.Custom = m.matchCustom(line, msg)
+		ev.Custom = m.matchCustom(line)
 		if ev.Kind == KindNone && ev.Custom != 0 {
 			ev.Kind = KindCustom
 		}

@@ -2,6 +2,7 @@ package logmatch
 
 import (
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 )
@@ -115,8 +116,13 @@ func checkAddrPort(t *testing.T, s string) {
 	if ok && n != len(s) {
 		ok = false // netip parses whole strings only
 	}
-	if ok != (err == nil) {
-		t.Errorf("parseAddrPort(%q) ok = %v; netip: %v", s, ok, err)
+	// What we accept netip must accept; and every address as tailscaled
+	// prints it (netip's canonical String form) we must accept. Odd forms
+	// netip tolerates (a zone with brackets: no interface is named so) never
+	// appear in logs.
+	canonical := err == nil && want.String() == s && !strings.ContainsAny(want.Addr().Zone(), "[]")
+	if ok && err != nil || canonical && !ok {
+		t.Errorf("parseAddrPort(%q) ok = %v; netip: %v (canonical %v)", s, ok, err, canonical)
 		return
 	}
 	if !ok {

@@ -1,6 +1,9 @@
 package logmatch
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"math/bits"
+)
 
 // Timestamps are checked eight bytes at a time: on every line of a pod log,
 // a byte-by-byte shape check costs more than everything else the matcher
@@ -69,4 +72,34 @@ func fractionLen(b []byte, max int) int {
 		return -1
 	}
 	return i
+}
+
+// indexSpace is bytes.IndexByte(b, ' ') for the short distances the
+// matcher searches, where calling the vectorised version costs more than
+// the search. (x-ones)&^x&highs marks the zero bytes of x, exactly up to
+// the first one, which is all that is used.
+func indexSpace(b []byte) int {
+	const spaces = ' ' * ones
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		x := binary.LittleEndian.Uint64(b[i:]) ^ spaces
+		if z := (x - ones) &^ x & highs; z != 0 {
+			return i + bits.TrailingZeros64(z)/8
+		}
+	}
+	if len(b) >= 8 {
+		// The last eight bytes, overlapping bytes already known to be no space.
+		i = len(b) - 8
+		x := binary.LittleEndian.Uint64(b[i:]) ^ spaces
+		if z := (x - ones) &^ x & highs; z != 0 {
+			return i + bits.TrailingZeros64(z)/8
+		}
+		return -1
+	}
+	for ; i < len(b); i++ {
+		if b[i] == ' ' {
+			return i
+		}
+	}
+	return -1
 }

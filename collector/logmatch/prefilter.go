@@ -1,0 +1,219 @@
+package logmatch
+
+import (
+	"encoding/binary"
+	"math/bits"
+)
+
+// mayHoldEvent reports false only for lines (without their line end) that
+// hold no built-in event: builtin(message(line)) is then KindNone. It is
+// the matcher's fast path. On an ordinary line, validating the timestamps
+// in front of the message costs more than everything else, so it only
+// skips them: it walks the message as builtin does, from where it starts
+// if the timestamps that line seems to have are valid.
+//
+// That is enough because no anchor starts at a timestamp: if a skipped
+// timestamp is invalid, the exact message starts with it, and its first
+// word (which has no anchor's first bytes) ends in something other than
+// ':', so it is no "component: " prefix either and builtin stops there.
+// Where that does not hold, mayHoldEvent answers true and lets the exact
+// path decide.
+func mayHoldEvent(line []byte) bool {
+	msg := line
+	// A Kubernetes timestamp of the usual length first, and a Go log
+	// timestamp without fraction after it: the message is then at a fixed
+	// offset, so the walk below need not wait for the timestamps' bytes.
+	// The checks are those of skipPrefixes: the first space of each
+	// timestamp, and the byte before it no ':'.
+	if len(line) >= 31+40 && line[4] == '-' && line[30] == ' ' && line[29] != ':' &&
+		spaceBytes(le64(line[0:]))|spaceBytes(le64(line[8:]))|spaceBytes(le64(line[16:]))|spaceBytes(le64(line[22:])) == 0 {
+		// "2006-01-02T15:04:05.999999999Z "
+		msg = line[31:]
+		if len(msg) >= 20+40 && msg[4] == '/' && msg[10] == ' ' && msg[9] != ':' && msg[19] == ' ' &&
+			spaceBytes(le64(msg[0:]))|spaceBytes(le64(msg[2:])) == 0 {
+			// "2006/01/02 15:04:05 "
+			msg = msg[20:]
+		} else if msg[4] == '/' || msg[0] >= 'A' && msg[0] <= 'Z' {
+			msg = skipLogPrefixes(msg)
+		}
+	} else {
+		msg = skipPrefixes(line)
+	}
+	if msg == nil {
+		return false
+	}
+	if len(msg) < 40 {
+		return walkAnchors(msg, 0, 0)
+	}
+	// The walk of builtin over the first 32 bytes of the message. How
+	// many "component: " prefixes a line has differs from line to line,
+	// so the walk is computed for each number without branching on it: a
+	// mispredicted branch costs more than the whole walk. Only the first
+	// two bytes of an anchor are compared, and one-byte words count as
+	// prefixes: both only let more lines through to the exact path.
+	w := (*[40]byte)(msg)
+	sp := spaces8(le64(w[0:8])) | spaces8(le64(w[8:16]))<<8 |
+		spaces8(le64(w[16:24]))<<16 | spaces8(le64(w[24:32]))<<24
+	// The first four spaces, 32 if there are fewer.
+	s1 := bits.TrailingZeros32(sp)
+	sp &= sp - 1
+	s2 := bits.TrailingZeros32(sp)
+	sp &= sp - 1
+	s3 := bits.TrailingZeros32(sp)
+	sp &= sp - 1
+	s4 := bits.TrailingZeros32(sp)
+	// dk is 0 if the first k words are "component: " prefixes, so that
+	// builtin looks at the word after space k.
+	d1 := w[(s1-1)&31] ^ ':' | byte(s1>>5)
+	d2 := w[(s2-1)&31] ^ ':' | byte(s2>>5) | d1
+	d3 := w[(s3-1)&31] ^ ':' | byte(s3>>5) | d2
+	d4 := w[(s4-1)&31] ^ ':' | byte(s4>>5) | d3
+	if mayAnchor(w, 0) == 0 || mayAnchor(w, s1+1)|d1 == 0 || mayAnchor(w, s2+1)|d2 == 0 ||
+		mayAnchor(w, s3+1)|d3 == 0 || mayAnchor(w, s4+1)|d4 == 0 {
+		return true
+	}
+	// A word that goes on past the window may be one more prefix.
+	switch {
+	case s1 == 32:
+		return walkAnchors(msg, 0, 0)
+	case d1 == 0 && s2 == 32:
+		return walkAnchors(msg, s1+1, 1)
+	case d2 == 0 && s3 == 32:
+		return walkAnchors(msg, s2+1, 2)
+	case d3 == 0 && s4 == 32:
+		return walkAnchors(msg, s3+1, 3)
+	}
+	return false
+}
+
+// mayAnchor is 0 if w[i:] starts with the first two bytes of an anchor.
+func mayAnchor(w *[40]byte, i int) byte {
+	i = min(i, 33)
+	return anchorSecond[w[i]] ^ w[i+1]
+}
+
+// spaces8 returns a mask of the spaces in x, bit i for byte i.
+func spaces8(x uint64) uint32 {
+	x ^= ' ' * ones
+	// High bit of each byte set where the byte is zero, exactly.
+	z := ^((x&^highs + (highs - ones)) | x) & highs
+	// Gather the eight high bits into one byte.
+	return uint32((z >> 7) * 0x0102040810204080 >> 56)
+}
+
+// skipPrefixes returns where the message of line starts if its timestamps
+// are valid (see mayHoldEvent), or nil if line can hold no event.
+func skipPrefixes(line []byte) []byte {
+	msg := line
+	// Kubernetes RFC 3339 timestamp: 20 to 35 bytes, no space, ending in
+	// 'Z' or a digit, then a space. With '-' at byte 4, byte 0 starts no
+	// anchor, journald prefix or Go log timestamp, so if it is invalid,
+	// builtin stops at the first space unless a ':' is before it.
+	if len(msg) >= 36 && msg[4] == '-' {
+		if hasSpace(le64(msg[0:])) || hasSpace(le64(msg[8:])) || hasSpace(le64(msg[12:])) {
+			return line // no timestamp; rare
+		}
+		sp := 20 + space16(le64(msg[20:]), le64(msg[28:]))
+		if sp == 36 || msg[sp-1] == ':' {
+			return line // no timestamp; rare
+		}
+		msg = msg[sp+1:]
+	} else if len(msg) >= 21 && msg[4] == '-' {
+		sp := indexSpace(msg)
+		switch {
+		case sp >= 1 && msg[sp-1] == ':':
+			return line // a "component: " prefix, unlikely as it is
+		case sp < 20:
+			return nil // no timestamp, and the first word is no component
+		}
+		msg = msg[sp+1:]
+	}
+	return skipLogPrefixes(msg)
+}
+
+// skipLogPrefixes is skipPrefixes after the Kubernetes timestamp.
+func skipLogPrefixes(msg []byte) []byte {
+	// journald prefixes are rare in pod logs: skipped exactly.
+	if len(msg) > 0 && msg[0] >= 'A' && msg[0] <= 'Z' {
+		if n, _ := journaldLen(msg); n > 0 {
+			msg = msg[n:]
+		}
+	}
+	// Go log timestamp "2006/01/02 15:04:05[.000000] ". With '/' at byte 4,
+	// byte 0 starts no anchor. Once its first word is "2006/01/02", which
+	// is no prefix, the time is only skipped.
+	if len(msg) >= 20 && msg[4] == '/' && msg[10] == ' ' && msg[9] != ':' &&
+		!hasSpace(le64(msg)) && msg[8] != ' ' && msg[9] != ' ' {
+		sp := 19
+		if msg[sp] != ' ' {
+			if sp = indexSpace(msg[11:]); sp < 0 {
+				return nil // no timestamp, and "2006/01/02" is no component
+			}
+			sp += 11
+		}
+		msg = msg[sp+1:]
+	}
+	return msg
+}
+
+func le64(b []byte) uint64 { return binary.LittleEndian.Uint64(b) }
+
+// walkAnchors is builtin without parsing, from msg[i:] after n
+// "component: " prefixes: whether an anchor starts where builtin looks for
+// one.
+func walkAnchors(msg []byte, i, n int) bool {
+	for ; i < len(msg); n++ {
+		if anchorStart[msg[i]] {
+			if _, ok := anchored(msg[i:]); ok {
+				return true
+			}
+		}
+		if n == maxComponents {
+			break
+		}
+		var sp int
+		if i+16 <= len(msg) {
+			if sp = space16(le64(msg[i:]), le64(msg[i+8:])); sp == 16 {
+				sp = indexSpace(msg[i:min(len(msg), i+maxComponentLen+2)])
+			}
+		} else {
+			sp = indexSpace(msg[i:])
+		}
+		if sp < 2 || msg[i+sp-1] != ':' {
+			break
+		}
+		i += sp + 1
+	}
+	return false
+}
+
+// space16 returns the index of the first ' ' in the 16 bytes a, b
+// (little-endian), or 16.
+func space16(a, b uint64) int {
+	a ^= ' ' * ones
+	b ^= ' ' * ones
+	ta := bits.TrailingZeros64((a - ones) &^ a & highs)
+	tb := bits.TrailingZeros64((b - ones) &^ b & highs)
+	// ta is 64 if a has no space: then add b's index.
+	return ta>>3 + (tb>>3)&-(ta>>6)
+}
+
+// anchorSecond is the second byte of the anchor that starts with a byte,
+// 0 for other bytes.
+var anchorSecond [256]byte
+
+func init() {
+	for _, a := range [][]byte{anchorDrop, anchorAccept, anchorTLS, anchorIngress, anchorRateLimit} {
+		anchorSecond[a[0]] = a[1]
+	}
+}
+
+// hasSpace reports whether one of the eight bytes of x is ' '.
+func hasSpace(x uint64) bool { return spaceBytes(x) != 0 }
+
+// spaceBytes is non-zero if one of the eight bytes of x is ' '. Its
+// lowest set bit is the high bit of the first one.
+func spaceBytes(x uint64) uint64 {
+	x ^= ' ' * ones
+	return (x - ones) &^ x & highs
+}
