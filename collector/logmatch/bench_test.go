@@ -209,9 +209,19 @@ func BenchmarkMatch(b *testing.B) {
 	}
 }
 
+// BenchmarkSplitKubeTimestamp compares the stateless split with the
+// per-stream cache of KubeTimestamps, in the same run.
 func BenchmarkSplitKubeTimestamp(b *testing.B) {
 	lines := benchCorpus(10000)
-	runLines(b, lines, 0, "", func(l []byte) { SplitKubeTimestamp(l) })
+	var ref float64
+	b.Run("stateless", func(b *testing.B) {
+		runLines(b, lines, 0, "", func(l []byte) { SplitKubeTimestamp(l) })
+		ref = float64(b.Elapsed().Nanoseconds()) / float64(b.N*len(lines))
+	})
+	b.Run("cached", func(b *testing.B) {
+		var k KubeTimestamps
+		runLines(b, lines, ref, "x_vs_stateless", func(l []byte) { k.Split(l) })
+	})
 }
 
 func BenchmarkLineReader(b *testing.B) {

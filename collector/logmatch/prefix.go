@@ -62,7 +62,19 @@ func allDigits(b []byte) bool {
 // parseRFC3339 parses what time.RFC3339Nano formats, without the string
 // conversion that time.Parse would need.
 func parseRFC3339(b []byte) (time.Time, bool) {
-	if len(b) < 20 || b[4] != '-' || b[7] != '-' || b[10] != 'T' || b[13] != ':' || b[16] != ':' {
+	if len(b) < 20 {
+		return time.Time{}, false
+	}
+	sec, ok := parseSecond(b[:19])
+	if !ok {
+		return time.Time{}, false
+	}
+	return addTail(sec, b[19:])
+}
+
+// parseSecond parses "2006-01-02T15:04:05" as UTC.
+func parseSecond(b []byte) (time.Time, bool) {
+	if b[4] != '-' || b[7] != '-' || b[10] != 'T' || b[13] != ':' || b[16] != ':' {
 		return time.Time{}, false
 	}
 	year, ok1 := digits(b[0:4])
@@ -75,22 +87,30 @@ func parseRFC3339(b []byte) (time.Time, bool) {
 		month < 1 || month > 12 || day < 1 || hour > 23 || minute > 59 || sec > 59 {
 		return time.Time{}, false
 	}
-	b = b[19:]
+	t := time.Date(year, time.Month(month), day, hour, minute, sec, 0, time.UTC)
+	if t.Day() != day { // 2026-02-30 would silently become March 2nd
+		return time.Time{}, false
+	}
+	return t, true
+}
+
+// addTail applies the fraction and zone after the seconds ("", ".123Z",
+// "+02:00", ...) to the second they follow.
+func addTail(sec time.Time, b []byte) (time.Time, bool) {
+	if len(b) == 0 {
+		return time.Time{}, false
+	}
 	nsec := 0
 	if b[0] == '.' {
 		i := 1
 		for i < len(b) && isDigit(b[i]) {
+			nsec = nsec*10 + int(b[i]-'0')
 			i++
 		}
 		if i == 1 || i > 10 {
 			return time.Time{}, false
 		}
-		for j := 1; j < 10; j++ {
-			nsec *= 10
-			if j < i {
-				nsec += int(b[j] - '0')
-			}
-		}
+		nsec *= pow10[10-i] // ".5" is 500000000 ns
 		b = b[i:]
 	}
 	offset := 0
@@ -109,11 +129,50 @@ func parseRFC3339(b []byte) (time.Time, bool) {
 	default:
 		return time.Time{}, false
 	}
-	t := time.Date(year, time.Month(month), day, hour, minute, sec, nsec, time.UTC)
-	if t.Day() != day { // 2026-02-30 would silently become March 2nd
-		return time.Time{}, false
+	return sec.Add(time.Duration(nsec) - time.Duration(offset)*time.Second), true
+}
+
+var pow10 = [...]int{1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000}
+
+// KubeTimestamps splits Kubernetes timestamps exactly as SplitKubeTimestamp
+// does, remembering the last second it parsed: the lines of a log mostly
+// share their second, so most lines cost a 19-byte comparison instead of a
+// calendar computation. One per stream; not safe for concurrent use.
+type KubeTimestamps struct {
+	second [19]byte
+	at     time.Time
+	valid  bool
+}
+
+// Split is SplitKubeTimestamp with the cache.
+func (k *KubeTimestamps) Split(line []byte) (ts time.Time, rest []byte, ok bool) {
+	// The second is the cached one: only the fraction and zone are left,
+	// and addTail checks them as fully as the slow path does.
+	if k.valid && len(line) > 20 && bytes.Equal(line[:19], k.second[:]) {
+		if sp := bytes.IndexByte(line[19:min(len(line), 19+17)], ' '); sp > 0 {
+			if ts, ok := addTail(k.at, line[19:19+sp]); ok {
+				return ts, line[19+sp+1:], true
+			}
+		}
 	}
-	return t.Add(-time.Duration(offset) * time.Second), true
+	n := kubeTimestampLen(line)
+	if n == 0 {
+		return time.Time{}, line, false
+	}
+	b := line[:n-1]
+	if !k.valid || !bytes.Equal(b[:19], k.second[:]) {
+		sec, ok := parseSecond(b[:19])
+		if !ok {
+			return time.Time{}, line, false
+		}
+		copy(k.second[:], b[:19])
+		k.at, k.valid = sec, true
+	}
+	ts, ok = addTail(k.at, b[19:])
+	if !ok {
+		return time.Time{}, line, false
+	}
+	return ts, line[n:], true
 }
 
 func digits(b []byte) (int, bool) {

@@ -136,3 +136,46 @@ func checkAddrPort(t *testing.T, s string) {
 		t.Errorf("parseAddrPort(%q) = %v %d; netip %v %d", s, fam, port, wantFam, want.Port())
 	}
 }
+
+// KubeTimestamps must agree with SplitKubeTimestamp on every line, in any
+// order: the cache may never leak one line's second into another's.
+func TestKubeTimestampsAgree(t *testing.T) {
+	lines := benchCorpus(2000)
+	for _, s := range []string{
+		"2026-11-24T09:32:16.000000001Z a", "2026-11-24T09:32:16Z b", "2026-11-24T09:32:16.5+02:00 c",
+		"2026-11-24T09:32:16.123456789-01:30 d", "2026-11-24T09:32:17.1Z e", "2026-02-30T09:32:16Z f",
+		"2026-11-24T09:32:16.Z g", "2026-11-24T09:32:16.1234567891Z h", "2026-11-24T09:32:16 i", "no timestamp",
+		"2026-11-24T09:32:16.000000001Z", "2026-11-24T09:32:16+25:00 j",
+	} {
+		lines = append(lines, []byte(s))
+	}
+	var k KubeTimestamps
+	for round := range 2 { // in order, then reversed
+		for i := range lines {
+			l := lines[i]
+			if round == 1 {
+				l = lines[len(lines)-1-i]
+			}
+			wt, wr, wok := SplitKubeTimestamp(l)
+			gt, gr, gok := k.Split(l)
+			if wok != gok || !wt.Equal(gt) || string(wr) != string(gr) {
+				t.Fatalf("Split(%q) = %v %q %v; SplitKubeTimestamp = %v %q %v", l, gt, gr, gok, wt, wr, wok)
+			}
+		}
+	}
+}
+
+func FuzzKubeTimestamps(f *testing.F) {
+	f.Add([]byte("2026-11-24T09:32:16.5Z x"), []byte("2026-11-24T09:32:16.000000001+02:00 y"))
+	f.Add([]byte("2026-11-24T09:32:16Z x"), []byte("2026-11-24T09:32:17Z y"))
+	f.Fuzz(func(t *testing.T, a, b []byte) {
+		var k KubeTimestamps
+		for _, l := range [][]byte{a, b, a} {
+			wt, wr, wok := SplitKubeTimestamp(l)
+			gt, gr, gok := k.Split(l)
+			if wok != gok || !wt.Equal(gt) || string(wr) != string(gr) {
+				t.Fatalf("Split(%q) = %v %q %v; SplitKubeTimestamp = %v %q %v", l, gt, gr, gok, wt, wr, wok)
+			}
+		}
+	})
+}

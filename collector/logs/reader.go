@@ -47,6 +47,9 @@ type Reader struct {
 	Matcher       *MatcherRef
 	Stream        Stream
 	MaxLineLength int // default logmatch.DefaultMaxLineLength
+
+	// timestamps caches the second of the last line: one per stream.
+	timestamps logmatch.KubeTimestamps
 }
 
 // ReadPlain counts lines without Kubernetes timestamps (a file, standard
@@ -78,7 +81,7 @@ func (r *Reader) ReadKube(rd io.Reader, pos *Position) error {
 	for {
 		line, status, err := lr.Next()
 		if line != nil && status&logmatch.LinePartial == 0 {
-			ts, rest, ok := logmatch.SplitKubeTimestamp(line)
+			ts, rest, ok := r.timestamps.Split(line)
 			switch {
 			case !ok:
 				// The API stamps every line, so this one is garbled: count
