@@ -332,8 +332,16 @@ func checkPod(t *testing.T, tc chartCase, d *appsv1.Deployment) {
 	if len(ex.Ports) != 1 || ex.Ports[0].Name != "http-metrics" || ex.Ports[0].ContainerPort != 9847 {
 		t.Errorf("exporter ports = %+v, want http-metrics 9847", ex.Ports)
 	}
+	// With a web config (basic auth or client certificates guard every
+	// path) the kubelet can only check the port.
+	webConfig := slices.ContainsFunc(ex.Args, func(a string) bool { return strings.HasPrefix(a, "--web.config.file=") })
 	for probe, path := range map[*corev1.Probe]string{ex.LivenessProbe: "/-/healthy", ex.ReadinessProbe: "/-/ready"} {
-		if probe == nil || probe.HTTPGet == nil || probe.HTTPGet.Path != path || probe.HTTPGet.Port.String() != "http-metrics" {
+		switch {
+		case probe == nil:
+			t.Errorf("no probe for %s", path)
+		case webConfig && (probe.TCPSocket == nil || probe.TCPSocket.Port.String() != "http-metrics"):
+			t.Errorf("with a web config, probe for %s = %+v, want a TCP check of http-metrics", path, probe)
+		case !webConfig && (probe.HTTPGet == nil || probe.HTTPGet.Path != path || probe.HTTPGet.Port.String() != "http-metrics"):
 			t.Errorf("probe for %s = %+v", path, probe)
 		}
 	}
