@@ -53,12 +53,14 @@ type LineReader struct {
 }
 
 // NewLineReader returns a LineReader that returns at most maxLen bytes of a
-// line (DefaultMaxLineLength if maxLen <= 0). It holds about maxLen+4 KiB.
+// line (DefaultMaxLineLength if maxLen <= 0). It starts with 8 KiB and
+// grows only while a line spans reads, to at most maxLen+4 KiB: hundreds of
+// followed streams of short lines stay small.
 func NewLineReader(rd io.Reader, maxLen int) *LineReader {
 	if maxLen <= 0 {
 		maxLen = DefaultMaxLineLength
 	}
-	return &LineReader{rd: rd, max: maxLen, buf: make([]byte, maxLen+readSize)}
+	return &LineReader{rd: rd, max: maxLen, buf: make([]byte, min(2*readSize, maxLen+readSize))}
 }
 
 // Stats returns the counts so far.
@@ -107,6 +109,11 @@ func (lr *LineReader) Next() (line []byte, status LineStatus, err error) {
 		if lr.r > 0 && len(lr.buf)-lr.w < readSize {
 			n := copy(lr.buf, lr.buf[lr.r:lr.w])
 			lr.r, lr.w, lr.scan = 0, n, n
+		}
+		if len(lr.buf)-lr.w < readSize && len(lr.buf) < lr.max+readSize {
+			grown := make([]byte, min(2*len(lr.buf), lr.max+readSize))
+			copy(grown, lr.buf[:lr.w])
+			lr.buf = grown
 		}
 		n, err := lr.rd.Read(lr.buf[lr.w:])
 		if n < 0 || n > len(lr.buf)-lr.w {

@@ -223,3 +223,34 @@ func TestLineReaderDoesNotAllocatePerLine(t *testing.T) {
 		t.Errorf("%v allocations per 1000 lines, want 0", n)
 	}
 }
+
+// TestLineReaderMemory: a stream of short lines keeps the initial buffer;
+// a long line grows it to the maximum line length plus one read, never more.
+func TestLineReaderMemory(t *testing.T) {
+	short := strings.Repeat("2026/11/24 09:32:16 magicsock: endpoint updated\n", 1000)
+	lr := NewLineReader(strings.NewReader(short), 0)
+	for {
+		if _, _, err := lr.Next(); err != nil {
+			break
+		}
+	}
+	if c := cap(lr.buf); c > 2*readSize {
+		t.Errorf("buffer grew to %d bytes for short lines", c)
+	}
+	long := strings.Repeat("x", 1<<20) + "\nafter\n"
+	lr = NewLineReader(strings.NewReader(long), 0)
+	var lines []string
+	for {
+		l, _, err := lr.Next()
+		if err != nil {
+			break
+		}
+		lines = append(lines, string(l[:min(len(l), 5)]))
+	}
+	if c := cap(lr.buf); c > DefaultMaxLineLength+readSize {
+		t.Errorf("buffer grew to %d bytes, more than the maximum line plus one read", c)
+	}
+	if len(lines) != 2 || lines[1] != "after" {
+		t.Errorf("lines = %q", lines)
+	}
+}
