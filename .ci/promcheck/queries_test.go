@@ -173,8 +173,11 @@ func demoScrape(t *testing.T) []byte {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	// done is closed when the demo has exited, so that both the wait below
+	// and the cleanup can see it (a value sent once is seen only once).
+	done := make(chan struct{})
+	var waitErr error
+	go func() { waitErr = cmd.Wait(); close(done) }()
 	defer func() {
 		_ = cmd.Process.Signal(syscall.SIGINT)
 		select {
@@ -188,8 +191,8 @@ func demoScrape(t *testing.T) []byte {
 	deadline := time.After(3 * time.Minute)
 	for !strings.Contains(out.String(), "Press Ctrl-C") {
 		select {
-		case err := <-done:
-			t.Fatalf("demo exited: %v\n%s", err, out.String())
+		case <-done:
+			t.Fatalf("demo exited: %v\n%s", waitErr, out.String())
 		case <-deadline:
 			t.Fatalf("demo did not report results in 3 minutes:\n%s", out.String())
 		case <-time.After(200 * time.Millisecond):

@@ -88,6 +88,7 @@ const (
 	defaultReadyTimout = 60 * time.Second
 	stopGrace          = 15 * time.Second
 	logTailLines       = 60
+	failureLogLines    = 12
 )
 
 // Start starts etcd and kube-apiserver for t and stops them in t.Cleanup.
@@ -106,8 +107,10 @@ func Start(t testing.TB, opts Options) *Cluster {
 	c := &Cluster{Dir: dir, opts: opts, apiserver: bin, tokens: map[string]string{}}
 	t.Cleanup(func() {
 		if t.Failed() {
+			// Only the warnings: CI shows the end of a failed test's output,
+			// and the assertion that failed must still be in view above this.
 			for _, name := range []string{"etcd.log", "kube-apiserver.log"} {
-				t.Logf("kubetest: last %d lines of %s:\n%s", logTailLines, name, tailFile(filepath.Join(dir, name), logTailLines))
+				t.Logf("kubetest: last %d warnings and errors of %s:\n%s", failureLogLines, name, tailWarnings(filepath.Join(dir, name), failureLogLines))
 			}
 		}
 	})

@@ -114,3 +114,26 @@ func tailFile(path string, n int) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// tailWarnings returns the last n warning or error lines of a klog
+// (kube-apiserver: W, E or F first) or zap JSON (etcd) log.
+func tailWarnings(path string, n int) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Sprintf("(read %s: %v)", path, err)
+	}
+	var keep []string
+	for _, l := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(l, "W") || strings.HasPrefix(l, "E") || strings.HasPrefix(l, "F") ||
+			strings.Contains(l, `"level":"warn"`) || strings.Contains(l, `"level":"error"`) || strings.Contains(l, `"level":"fatal"`) {
+			if len(l) > 300 {
+				l = l[:300] + "…"
+			}
+			keep = append(keep, l)
+		}
+	}
+	if len(keep) > n {
+		keep = keep[len(keep)-n:]
+	}
+	return strings.Join(keep, "\n")
+}
