@@ -102,6 +102,9 @@ func run(listen string, once bool, out io.Writer) error {
 	}
 	printResults(out, fams)
 	printDrops(out, fams)
+	if err := runDiagnose(ctx, out, bin, env); err != nil {
+		return err
+	}
 	fmt.Fprintf(out, `
 Where to look:
   %[1]s/                         landing page: every target, its last result and debug log
@@ -123,6 +126,32 @@ Where to look:
 	case err := <-exited:
 		return fmt.Errorf("exporter exited: %v (log: %s)", err, logPath)
 	}
+}
+
+// runDiagnose runs the exporter's diagnose command on the failing
+// endpoints, with the working one side by side and the proxy log as a
+// plain host's file (the demo has no cluster). Exit code 1 means problems
+// found, which is the point here.
+func runDiagnose(ctx context.Context, out io.Writer, bin string, env *sim.Env) error {
+	args := []string{"diagnose", sim.Cluster, sim.Expired, "--compare=" + sim.Whoami,
+		"--config.file=" + env.ConfigFile, "--logs.file=" + env.ProxyLog, "--logs.hostname=" + sim.Cluster}
+	fmt.Fprintf(out, "\n$ tailscale-tunnel-exporter %s\n", strings.Join(args, " "))
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Stdout = out
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	cmd.Env = append(os.Environ(), "KUBECONFIG=") // the demo has no cluster, whatever this machine has
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if errors.As(err, &exit) && exit.ExitCode() == 1 {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("diagnose: %w\n%s", err, stderr.String())
+	}
+	return nil
 }
 
 // waitForResults scrapes until every target has a result, at most 30 s.

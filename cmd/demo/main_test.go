@@ -29,6 +29,12 @@ func TestDemoOnce(t *testing.T) {
 		regexp.MustCompile(regexp.QuoteMeta(sim.Whoami) + `\s+direct\s+UP\s+resolve=\S+ connect=\S+ tls=\S+ http=`),
 		regexp.MustCompile(`http://` + regexp.QuoteMeta(addr) + `/probe\?target=`),
 		regexp.MustCompile(regexp.QuoteMeta(sim.Cluster) + `\s+no_rules_matched\s+tcp\s+ipv6\s+443\s+[1-9]`),
+		// diagnose: the findings, from the probes and the proxy log file.
+		regexp.MustCompile(`\$ tailscale-tunnel-exporter diagnose ` + regexp.QuoteMeta(sim.Cluster)),
+		regexp.MustCompile(`CRITICAL \(\d+%\) The proxy drops IPv6 connections to its HTTPS port with no rules matched`),
+		regexp.MustCompile(`rule drops-funnel-relays-ipv6`),
+		regexp.MustCompile(`rule tls-handshake-stalls`),
+		regexp.MustCompile(`endpoint ` + regexp.QuoteMeta(sim.Expired) + `, rule certificate-invalid`),
 	} {
 		if !want.MatchString(out.String()) {
 			t.Errorf("demo output does not match %s:\n%s", want, out.String())

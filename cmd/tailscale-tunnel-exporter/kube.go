@@ -42,26 +42,12 @@ func (f kubeFlags) discovery(logger log.Logger) (*discovery.Discovery, kubernete
 	if !*f.enabled {
 		return nil, nil, nil
 	}
-	var cfg *rest.Config
-	var err error
-	if *f.kubeconfig != "" {
-		cfg, err = clientcmd.BuildConfigFromFlags("", *f.kubeconfig)
-		if err != nil {
-			return nil, nil, fmt.Errorf("kubeconfig %s: %w", *f.kubeconfig, err)
-		}
-	} else {
-		cfg, err = rest.InClusterConfig()
-		if errors.Is(err, rest.ErrNotInCluster) {
-			return nil, nil, errors.New("--kubernetes.discovery: not running in a cluster and no --kubeconfig (or KUBECONFIG) given")
-		}
-		if err != nil {
-			return nil, nil, fmt.Errorf("in-cluster Kubernetes config: %w", err)
-		}
+	client, err := f.client()
+	if errors.Is(err, rest.ErrNotInCluster) {
+		return nil, nil, errors.New("--kubernetes.discovery: not running in a cluster and no --kubeconfig (or KUBECONFIG) given")
 	}
-	cfg.UserAgent = "tailscale-tunnel-exporter"
-	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
-		return nil, nil, fmt.Errorf("Kubernetes client for %s: %w", cfg.Host, err)
+		return nil, nil, err
 	}
 	d := discovery.New(client, discovery.Options{
 		IngressClass:      *f.ingressClass,
@@ -70,4 +56,31 @@ func (f kubeFlags) discovery(logger log.Logger) (*discovery.Discovery, kubernete
 		Logger:            log.With(logger, "component", "discovery"),
 	})
 	return d, client, nil
+}
+
+// client builds a Kubernetes client from --kubeconfig, else the in-cluster
+// service account (rest.ErrNotInCluster when there is neither).
+func (f kubeFlags) client() (kubernetes.Interface, error) {
+	var cfg *rest.Config
+	var err error
+	if *f.kubeconfig != "" {
+		cfg, err = clientcmd.BuildConfigFromFlags("", *f.kubeconfig)
+		if err != nil {
+			return nil, fmt.Errorf("kubeconfig %s: %w", *f.kubeconfig, err)
+		}
+	} else {
+		cfg, err = rest.InClusterConfig()
+		if errors.Is(err, rest.ErrNotInCluster) {
+			return nil, err
+		}
+		if err != nil {
+			return nil, fmt.Errorf("in-cluster Kubernetes config: %w", err)
+		}
+	}
+	cfg.UserAgent = "tailscale-tunnel-exporter"
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("Kubernetes client for %s: %w", cfg.Host, err)
+	}
+	return client, nil
 }

@@ -55,11 +55,17 @@ func run(args []string) int {
 		webFlags      = kingpinflag.AddFlags(a, defaultListenAddress)
 		logging       = addLogFlags(a)
 	)
+	a.Command("serve", "Run the exporter (the default).").Default()
+	diag := addDiagnoseCommand(a)
 	a.Version(version.Print("tailscale-tunnel-exporter"))
 	a.HelpFlag.Short('h')
-	if _, err := a.Parse(args); err != nil {
+	cmd, err := a.Parse(args)
+	if err != nil {
 		fmt.Fprintf(os.Stderr, "tailscale-tunnel-exporter: %v; try --help\n", err)
 		return 2
+	}
+	if cmd == diag.cmd.FullCommand() {
+		return diag.run(src, kube, logSources, os.Stdout, os.Stderr)
 	}
 	logger := logging.logger(os.Stderr)
 	level.Info(logger).Log("msg", "starting tailscale-tunnel-exporter", "version", version.Info(), "build_context", version.BuildContext())

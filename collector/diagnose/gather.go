@@ -1,0 +1,999 @@
+package diagnose
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/config"
+	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/discovery"
+	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/logmatch"
+	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/prober"
+)
+
+// Defaults of GatherOptions.
+const (
+	DefaultIngressClass      = "tailscale"
+	DefaultOperatorNamespace = "tailscale"
+	DefaultLogLines          = 500
+	DefaultLogSince          = 15 * time.Minute
+)
+
+// Bounds of what is kept for the report.
+const (
+	// MaxLogSamples is how many matching proxy log lines an endpoint keeps.
+	MaxLogSamples = 5
+	// MaxSampleLength cuts a kept line (proxy or operator); longer ones end
+	// in "…". A drop line is under 200 bytes; a 64 KiB dump is not evidence.
+	MaxSampleLength = 1024
+	// OperatorLogLines is how much of the operator's log is read.
+	OperatorLogLines = 200
+	// MaxOperatorWarnings is how many of its warning/error lines are kept,
+	// the most recent ones.
+	MaxOperatorWarnings = 10
+)
+
+// Labels and names of the operator's Deployment (cmd/k8s-operator/deploy
+// in the Tailscale repository: Deployment "operator", pod label
+// app=operator, container "operator").
+const (
+	operatorLabel     = "app"
+	operatorAppValue  = "operator"
+	operatorContainer = "operator"
+	operatorPrefix    = "operator"
+)
+
+// Vantages probed, in this order.
+var probeVantages = []string{config.VantageDirect, config.VantageTailnet}
+
+// parallelism bounds concurrent API calls and probes.
+const parallelism = 8
+
+// pageSize is the page of cluster-wide lists.
+const pageSize = 500
+
+// ProbeFunc probes hostname from a vantage. ok is false when the vantage is
+// not configured (no result then).
+type ProbeFunc func(ctx context.Context, hostname, vantage string) (res prober.Result, ok bool)
+
+// GatherOptions configures Gather.
+type GatherOptions struct {
+	// Client reads the cluster; nil when there is none (only probes run).
+	Client kubernetes.Interface
+	// IngressClass of the operator's Ingresses; default DefaultIngressClass.
+	IngressClass string
+	// OperatorNamespace holds the operator and its proxy pods; default
+	// DefaultOperatorNamespace.
+	OperatorNamespace string
+	// Hostnames to diagnose: an obtained FQDN, a requested name or a first
+	// label ("k8s"). Empty: every discovered endpoint.
+	Hostnames []string
+	// Compare is a working endpoint to set side by side; "" for none.
+	Compare string
+	// Probe probes one hostname from one vantage; nil: no probes.
+	Probe ProbeFunc
+	// LogLines is how many of the latest lines of each proxy log are read;
+	// default DefaultLogLines.
+	LogLines int
+	// LogSince limits proxy logs to this recent past; default DefaultLogSince.
+	LogSince time.Duration
+	// Matcher classifies log lines; nil matches the built-in events only.
+	Matcher *logmatch.Matcher
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+	// HostLogs are tailscaled logs of plain hosts (no proxy pod): the last
+	// LogLines lines of each are read for the endpoint it names, as pod
+	// logs are for proxy pods.
+	HostLogs []HostLog
+}
+
+// HostLog is a tailscaled log file and the hostname of its node.
+type HostLog struct {
+	Hostname string
+	Path     string
+}
+
+func (o GatherOptions) withDefaults() GatherOptions {
+	if o.IngressClass == "" {
+		o.IngressClass = DefaultIngressClass
+	}
+	if o.OperatorNamespace == "" {
+		o.OperatorNamespace = DefaultOperatorNamespace
+	}
+	if o.LogLines <= 0 {
+		o.LogLines = DefaultLogLines
+	}
+	if o.LogSince <= 0 {
+		o.LogSince = DefaultLogSince
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o
+}
+
+// Gather collects the evidence about the endpoints asked for (every
+// discovered one by default) and the Compare endpoint. It only reads, with
+// plain List and Get calls: list ingresses, services and events (cluster-wide
+// for the first two), list pods and get pods/log in the operator namespace,
+// which is the exporter's RBAC, plus list endpointslices where a backend
+// lives, which it may lack. A permission the run lacks becomes an entry of
+// Evidence.Missing and other API failures entries of Evidence.Errors; the
+// run goes on without what they would have given. An API that cannot be
+// reached (or rejects the credentials) at the first call stops the
+// Kubernetes half, so that every further call does not wait for it too.
+//
+// The error is non-nil only when ctx ended before everything was gathered;
+// the evidence gathered until then is returned with it.
+func Gather(ctx context.Context, opts GatherOptions) (Evidence, error) {
+	opts = opts.withDefaults()
+	g := &gatherer{opts: opts, client: opts.Client, now: opts.Now(), proxyLogs: map[string]*proxyLog{}}
+	ev := Evidence{GatheredAt: g.now}
+
+	var all []discovery.Endpoint
+	if g.client != nil {
+		all = g.endpoints(ctx)
+	}
+	ev.Endpoints = selectEndpoints(all, opts.Hostnames)
+	if opts.Compare != "" {
+		if c := selectEndpoints(all, []string{opts.Compare}); len(c) > 0 {
+			ev.Compare = &c[0]
+		}
+	}
+	targets := make([]*EndpointEvidence, 0, len(ev.Endpoints)+1)
+	for i := range ev.Endpoints {
+		targets = append(targets, &ev.Endpoints[i])
+	}
+	if ev.Compare != nil {
+		targets = append(targets, ev.Compare)
+	}
+
+	// Probes take seconds when an endpoint fails; they run while the
+	// cluster is read, into their own slots.
+	probes := make([]map[string]prober.Result, len(targets))
+	var probeWG sync.WaitGroup
+	if opts.Probe != nil {
+		sem := make(chan struct{}, parallelism)
+		for i, t := range targets {
+			name, ok := probeTarget(t)
+			if !ok {
+				continue
+			}
+			probeWG.Go(func() {
+				sem <- struct{}{}
+				defer func() { <-sem }()
+				probes[i] = probeAll(ctx, opts.Probe, name)
+			})
+		}
+	}
+
+	if g.client != nil {
+		g.cluster(ctx, &ev, targets)
+	}
+	g.hostLogs(targets)
+	probeWG.Wait()
+	for i, t := range targets {
+		t.Probes = probes[i]
+	}
+
+	ev.Missing = sortedUniqueStrings(g.missing)
+	ev.Errors = sortedUniqueStrings(g.errors)
+	if err := ctx.Err(); err != nil {
+		return ev, fmt.Errorf("gather evidence: %w", err)
+	}
+	return ev, nil
+}
+
+// gatherer holds what one Gather run shares between its parts.
+type gatherer struct {
+	opts   GatherOptions
+	client kubernetes.Interface // nil once the API proved unreachable
+	now    time.Time
+
+	// From the cluster-wide Service list, to find backends without another
+	// call; nil when that list failed.
+	services map[string]*corev1.Service // by namespace/name
+	// pods of the operator namespace; podsListed is false when the list
+	// failed.
+	pods       []corev1.Pod
+	podsListed bool
+
+	mu        sync.Mutex
+	missing   []string
+	errors    []string
+	proxyLogs map[string]*proxyLog // by pod name: a ProxyGroup pod serves several endpoints
+}
+
+// permission is one RBAC permission, as Evidence.Missing names it.
+type permission struct {
+	verb      string
+	resource  string // with its API group unless core: "endpointslices.discovery.k8s.io", "pods/log"
+	namespace string // "" for all namespaces
+}
+
+func (a permission) String() string {
+	if a.namespace == "" {
+		return a.verb + " " + a.resource + " in all namespaces"
+	}
+	return a.verb + " " + a.resource + " in namespace " + a.namespace
+}
+
+// failed records a failed API call: a missing permission, or an error
+// naming what was being read.
+func (g *gatherer) failed(a permission, what string, err error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if apierrors.IsForbidden(err) {
+		g.missing = append(g.missing, a.String())
+		return
+	}
+	g.errors = append(g.errors, fmt.Sprintf("%s: %v", what, err))
+}
+
+func (g *gatherer) errorf(format string, args ...any) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.errors = append(g.errors, fmt.Sprintf(format, args...))
+}
+
+// apiUnusable reports whether err says the API cannot be used at all: no
+// answer, or credentials it does not accept.
+func apiUnusable(err error) bool {
+	if apierrors.IsUnauthorized(err) {
+		return true
+	}
+	var status apierrors.APIStatus
+	return !errors.As(err, &status)
+}
+
+// endpoints lists the Ingresses and Services of every namespace and maps
+// them to endpoints, sorted by hostname.
+func (g *gatherer) endpoints(ctx context.Context) []discovery.Endpoint {
+	var out []discovery.Endpoint
+	ingresses := permission{"list", "ingresses.networking.k8s.io", ""}
+	err := listPages(ctx, func(ctx context.Context, o metav1.ListOptions) (string, error) {
+		l, err := g.client.NetworkingV1().Ingresses("").List(ctx, o)
+		if err != nil {
+			return "", err
+		}
+		for i := range l.Items {
+			if e, ok := discovery.EndpointFromIngress(&l.Items[i], g.opts.IngressClass); ok {
+				out = append(out, e)
+			}
+		}
+		return l.Continue, nil
+	})
+	if err != nil {
+		g.failed(ingresses, "list Ingresses", err)
+		if apiUnusable(err) && ctx.Err() == nil {
+			// Every further call would fail the same way, each after its
+			// own timeout: the evidence is the probes alone.
+			g.client = nil
+			return nil
+		}
+	}
+
+	services := map[string]*corev1.Service{}
+	err = listPages(ctx, func(ctx context.Context, o metav1.ListOptions) (string, error) {
+		l, err := g.client.CoreV1().Services("").List(ctx, o)
+		if err != nil {
+			return "", err
+		}
+		for i := range l.Items {
+			svc := &l.Items[i]
+			services[svc.Namespace+"/"+svc.Name] = svc
+			if e, ok := discovery.EndpointFromService(svc); ok {
+				out = append(out, e)
+			}
+		}
+		return l.Continue, nil
+	})
+	if err != nil {
+		g.failed(permission{"list", "services", ""}, "list Services", err)
+	} else {
+		g.services = services
+	}
+	slices.SortFunc(out, func(a, b discovery.Endpoint) int {
+		return strings.Compare(endpointKey(a), endpointKey(b))
+	})
+	return out
+}
+
+func endpointKey(e discovery.Endpoint) string {
+	return e.HostnameLabel() + "\x00" + e.Namespace + "\x00" + e.Name + "\x00" + string(e.Kind)
+}
+
+// listPages calls list with Limit and Continue until the last page.
+func listPages(ctx context.Context, list func(context.Context, metav1.ListOptions) (string, error)) error {
+	o := metav1.ListOptions{Limit: pageSize}
+	for {
+		next, err := list(ctx, o)
+		if err != nil {
+			return err
+		}
+		if next == "" {
+			return nil
+		}
+		o.Continue = next
+	}
+}
+
+// selectEndpoints returns the evidence skeletons of the endpoints asked
+// for: every endpoint when hostnames is empty, else for each hostname the
+// endpoints it names best (see matchRank), or one without Endpoint when no
+// object claims it.
+func selectEndpoints(all []discovery.Endpoint, hostnames []string) []EndpointEvidence {
+	var out []EndpointEvidence
+	if len(hostnames) == 0 {
+		for i := range all {
+			e := all[i]
+			out = append(out, EndpointEvidence{Hostname: e.HostnameLabel(), Endpoint: &e})
+		}
+		return out
+	}
+	seen := map[string]bool{}
+	for _, h := range hostnames {
+		h = strings.TrimSuffix(strings.TrimSpace(h), ".")
+		if h == "" || seen[strings.ToLower(h)] {
+			continue
+		}
+		seen[strings.ToLower(h)] = true
+		best, found := 0, false
+		for _, e := range all {
+			best = max(best, matchRank(e, h))
+		}
+		for i := range all {
+			if best > 0 && matchRank(all[i], h) == best {
+				e := all[i]
+				// A provisioned endpoint goes by its FQDN, whatever the
+				// user typed: the hostname label of its metrics. One not
+				// provisioned keeps the name asked for, which may be an
+				// FQDN worth probing.
+				name := h
+				if e.Provisioned {
+					name = e.Hostname
+				}
+				out = append(out, EndpointEvidence{Hostname: name, Endpoint: &e})
+				found = true
+			}
+		}
+		if !found {
+			out = append(out, EndpointEvidence{Hostname: h})
+		}
+	}
+	return out
+}
+
+// matchRank says how well hostname h names e: 3 for the obtained FQDN, 2
+// for its first label ("k8s" for k8s.tailnet.ts.net), 1 for the requested
+// name, given alone or as the first label of an FQDN (an endpoint not
+// provisioned yet, or suffixed to k8s-1), 0 for no match. Device names are
+// case-insensitive.
+func matchRank(e discovery.Endpoint, h string) int {
+	first, _, _ := strings.Cut(h, ".")
+	obtained, _, _ := strings.Cut(e.Hostname, ".")
+	switch {
+	case e.Hostname != "" && strings.EqualFold(e.Hostname, h):
+		return 3
+	case e.Hostname != "" && strings.EqualFold(obtained, h):
+		return 2
+	case strings.EqualFold(e.RequestedHostname, h) || strings.EqualFold(e.RequestedHostname, first):
+		return 1
+	}
+	return 0
+}
+
+// probeTarget is the name to probe: the endpoint's FQDN, or the name asked
+// for when no object claims it. An endpoint without a hostname yet is
+// probed only when asked for by an FQDN.
+func probeTarget(t *EndpointEvidence) (string, bool) {
+	if t.Endpoint == nil {
+		return t.Hostname, t.Hostname != ""
+	}
+	if name, ok := t.Endpoint.Target(); ok {
+		return name, true
+	}
+	return t.Hostname, strings.Contains(t.Hostname, ".")
+}
+
+func probeAll(ctx context.Context, probe ProbeFunc, name string) map[string]prober.Result {
+	var out map[string]prober.Result
+	for _, v := range probeVantages {
+		if ctx.Err() != nil {
+			break
+		}
+		res, ok := probe(ctx, name, v)
+		if !ok {
+			continue
+		}
+		if out == nil {
+			out = map[string]prober.Result{}
+		}
+		out[v] = res
+	}
+	return out
+}
+
+// cluster gathers the Kubernetes evidence of every target and the operator.
+func (g *gatherer) cluster(ctx context.Context, ev *Evidence, targets []*EndpointEvidence) {
+	if g.client == nil {
+		return
+	}
+	ns := g.opts.OperatorNamespace
+	var pods []corev1.Pod
+	err := listPages(ctx, func(ctx context.Context, o metav1.ListOptions) (string, error) {
+		l, err := g.client.CoreV1().Pods(ns).List(ctx, o)
+		if err != nil {
+			return "", err
+		}
+		pods = append(pods, l.Items...)
+		return l.Continue, nil
+	})
+	if err != nil {
+		g.failed(permission{"list", "pods", ns}, "list pods in namespace "+ns, err)
+	} else {
+		g.pods, g.podsListed = pods, true
+	}
+
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, parallelism)
+	run := func(f func()) {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			f()
+		})
+	}
+	for _, t := range targets {
+		if t.Endpoint == nil {
+			continue
+		}
+		run(func() { g.endpoint(ctx, t) })
+	}
+	run(func() { ev.Operator = g.operator(ctx) })
+	wg.Wait()
+}
+
+// endpoint gathers the Kubernetes evidence of one discovered endpoint.
+func (g *gatherer) endpoint(ctx context.Context, t *EndpointEvidence) {
+	e := *t.Endpoint
+	t.Warnings = g.warnings(ctx, e)
+	t.PodsListed = g.podsListed
+	if g.podsListed {
+		for i := range g.pods {
+			if p, ok := discovery.ProxyPodFromPod(&g.pods[i]); ok && p.Serves(e) {
+				t.Pods = append(t.Pods, p)
+			}
+		}
+		slices.SortFunc(t.Pods, func(a, b discovery.ProxyPod) int { return strings.Compare(a.Name, b.Name) })
+	}
+	t.Logs = g.logs(ctx, t.Pods)
+	t.Backend = g.backend(ctx, e)
+}
+
+// warnings lists the Warning Events on the endpoint's object, latest first.
+func (g *gatherer) warnings(ctx context.Context, e discovery.Endpoint) []Warning {
+	obj := e.Object()
+	sel := fields.Set{
+		"involvedObject.kind":      obj.Resource,
+		"involvedObject.name":      obj.Name,
+		"involvedObject.namespace": obj.Namespace,
+		"type":                     corev1.EventTypeWarning,
+	}.AsSelector().String()
+	l, err := g.client.CoreV1().Events(obj.Namespace).List(ctx, metav1.ListOptions{FieldSelector: sel})
+	if err != nil {
+		g.failed(permission{"list", "events", obj.Namespace}, fmt.Sprintf("list Events of %s %s/%s", obj.Resource, obj.Namespace, obj.Name), err)
+		return nil
+	}
+	var out []Warning
+	for i := range l.Items {
+		out = append(out, warningOf(&l.Items[i]))
+	}
+	slices.SortStableFunc(out, func(a, b Warning) int { return b.Last.Compare(a.Last) })
+	return out
+}
+
+// warningOf reads an Event written through either events API: counts and
+// times live in the series for events.k8s.io ones.
+func warningOf(ev *corev1.Event) Warning {
+	w := Warning{Reason: ev.Reason, Message: ev.Message, Count: ev.Count}
+	for _, t := range []time.Time{ev.LastTimestamp.Time, ev.EventTime.Time, ev.FirstTimestamp.Time, ev.CreationTimestamp.Time} {
+		if !t.IsZero() {
+			w.Last = t
+			break
+		}
+	}
+	if s := ev.Series; s != nil {
+		w.Count = max(w.Count, s.Count)
+		if s.LastObservedTime.After(w.Last) {
+			w.Last = s.LastObservedTime.Time
+		}
+	}
+	w.Count = max(w.Count, 1)
+	return w
+}
+
+// proxyLog is what one proxy pod's log said, read once per run.
+type proxyLog struct {
+	once      sync.Once
+	read      bool
+	lines     int
+	events    map[logmatch.Event]int
+	samples   []string
+	rateLimit bool
+}
+
+// logs sums up the logs of an endpoint's proxy pods. Pending pods have no
+// log yet and are left out.
+func (g *gatherer) logs(ctx context.Context, pods []discovery.ProxyPod) LogSummary {
+	s := LogSummary{Since: g.now.Add(-g.opts.LogSince)}
+	for _, p := range pods {
+		if p.Phase == string(corev1.PodPending) {
+			continue
+		}
+		g.mu.Lock()
+		pl, ok := g.proxyLogs[p.Name]
+		if !ok {
+			pl = &proxyLog{}
+			g.proxyLogs[p.Name] = pl
+		}
+		g.mu.Unlock()
+		pl.once.Do(func() { g.readProxyLog(ctx, p, pl) })
+		if pl.read {
+			s = mergeLogs(s, pl)
+		}
+	}
+	return s
+}
+
+// mergeLogs adds one read log to a summary.
+func mergeLogs(s LogSummary, pl *proxyLog) LogSummary {
+	s.Read = true
+	s.Lines += pl.lines
+	s.RateLimit = s.RateLimit || pl.rateLimit
+	for ev, n := range pl.events {
+		if s.Events == nil {
+			s.Events = map[logmatch.Event]int{}
+		}
+		s.Events[ev] += n
+	}
+	for _, line := range pl.samples {
+		if len(s.Samples) < MaxLogSamples {
+			s.Samples = append(s.Samples, line)
+		}
+	}
+	return s
+}
+
+// readProxyLog reads the latest lines of a proxy pod's tailscale container
+// (at most LogLines, none older than LogSince) and matches them.
+func (g *gatherer) readProxyLog(ctx context.Context, p discovery.ProxyPod, pl *proxyLog) {
+	tail := int64(g.opts.LogLines)
+	since := max(int64(g.opts.LogSince/time.Second), 1)
+	rc, err := g.client.CoreV1().Pods(p.Namespace).GetLogs(p.Name, &corev1.PodLogOptions{
+		Container:    discovery.ProxyContainer,
+		TailLines:    &tail,
+		SinceSeconds: &since,
+		Timestamps:   true,
+	}).Stream(ctx)
+	if err != nil {
+		g.failed(permission{"get", "pods/log", p.Namespace}, fmt.Sprintf("read log of proxy pod %s/%s", p.Namespace, p.Name), err)
+		return
+	}
+	defer rc.Close()
+	if err := g.summarise(rc, pl); err != nil {
+		g.errorf("read log of proxy pod %s/%s: %v", p.Namespace, p.Name, err)
+	}
+}
+
+// summarise counts the matching lines of one log as the exporter would and
+// keeps a few of them.
+func (g *gatherer) summarise(r io.Reader, pl *proxyLog) error {
+	pl.read = true
+	var samples sampler
+	err := eachLine(r, func(line []byte) {
+		pl.lines++
+		_, msg, _ := logmatch.SplitKubeTimestamp(line)
+		ev, ok := g.opts.Matcher.Match(msg)
+		if !ok {
+			return
+		}
+		if ev.Kind == logmatch.KindRateLimit && ev.FilterFormat {
+			pl.rateLimit = true
+		}
+		// As the exporter counts: per-line numbers zeroed, so the keys are
+		// the product of small enumerations.
+		ev.Length, ev.Custom, ev.Suppressed = 0, 0, 0
+		if pl.events == nil {
+			pl.events = map[logmatch.Event]int{}
+		}
+		pl.events[ev]++
+		if ev.Kind != logmatch.KindAccept { // accepts are no failure
+			samples.add(ev, msg)
+		}
+	})
+	pl.samples = samples.lines()
+	return err
+}
+
+// hostLogTail bounds how much of a host log file is read: its last 4 MiB
+// hold far more than LogLines lines of tailscaled.
+const hostLogTail = 4 << 20
+
+// hostLogs reads the HostLogs files into the evidence of the targets they
+// name (matched as hostnames asked for are; a file naming no target is
+// reported as an error).
+func (g *gatherer) hostLogs(targets []*EndpointEvidence) {
+	for _, hl := range g.opts.HostLogs {
+		name, path := hl.Hostname, hl.Path
+		var matched []*EndpointEvidence
+		for _, t := range targets {
+			if strings.EqualFold(t.Hostname, name) || t.Endpoint != nil && matchRank(*t.Endpoint, name) > 0 {
+				matched = append(matched, t)
+			}
+		}
+		if len(matched) == 0 {
+			g.errorf("log file %s: no endpoint asked about is named %q", path, name)
+			continue
+		}
+		var pl proxyLog
+		if err := g.readHostLog(path, &pl); err != nil {
+			g.errorf("log file %s: %v", path, err)
+			if !pl.read {
+				continue
+			}
+		}
+		for _, t := range matched {
+			t.Logs = mergeLogs(t.Logs, &pl)
+		}
+	}
+}
+
+func (g *gatherer) readHostLog(path string, pl *proxyLog) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	skipFirst := false
+	if st.Size() > hostLogTail {
+		if _, err := f.Seek(st.Size()-hostLogTail, io.SeekStart); err != nil {
+			return err
+		}
+		skipFirst = true // starts mid-line
+	}
+	lines, err := lastLines(f, g.opts.LogLines, skipFirst)
+	if err != nil {
+		return err
+	}
+	return g.summarise(bytes.NewReader(lines), pl)
+}
+
+// lastLines returns the last n lines of r.
+func lastLines(r io.Reader, n int, skipFirst bool) ([]byte, error) {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, err
+	}
+	if skipFirst {
+		i := bytes.IndexByte(data, '\n')
+		if i < 0 {
+			return nil, nil // all of it is one partial line
+		}
+		data = data[i+1:]
+	}
+	if n <= 0 {
+		return nil, nil
+	}
+	pos := len(data)
+	if pos > 0 && data[pos-1] == '\n' {
+		pos--
+	}
+	for range n {
+		i := bytes.LastIndexByte(data[:pos], '\n')
+		if i < 0 {
+			return data, nil
+		}
+		pos = i
+	}
+	return data[pos+1:], nil
+}
+
+// eachLine calls f with every line of r, of any length (a longer line than
+// logmatch.DefaultMaxLineLength is cut), and returns the error that ended r
+// other than EOF.
+func eachLine(r io.Reader, f func([]byte)) error {
+	lr := logmatch.NewLineReader(r, 0)
+	for {
+		line, _, err := lr.Next()
+		if line != nil {
+			f(line)
+		}
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// sampler keeps the sample lines of a log: the first line of each kind of
+// event (so that a flood of drops does not hide the one TLS error), then
+// the most recent other lines, up to MaxLogSamples.
+type sampler struct {
+	seen     map[logmatch.Event]bool
+	distinct []string
+	recent   []string // the last MaxLogSamples lines not in distinct
+}
+
+func (s *sampler) add(ev logmatch.Event, msg []byte) {
+	line := sampleLine(msg)
+	if !s.seen[ev] && len(s.distinct) < MaxLogSamples {
+		if s.seen == nil {
+			s.seen = map[logmatch.Event]bool{}
+		}
+		s.seen[ev] = true
+		s.distinct = append(s.distinct, line)
+		return
+	}
+	if len(s.recent) == MaxLogSamples {
+		s.recent = s.recent[1:]
+	}
+	s.recent = append(s.recent, line)
+}
+
+func (s *sampler) lines() []string {
+	out := s.distinct
+	if n := MaxLogSamples - len(out); n > 0 {
+		out = append(out, s.recent[max(0, len(s.recent)-n):]...)
+	}
+	return out
+}
+
+// sampleLine copies a line for the report, cut to MaxSampleLength bytes.
+func sampleLine(b []byte) string {
+	if len(b) > MaxSampleLength {
+		return string(b[:MaxSampleLength]) + "…"
+	}
+	return string(b)
+}
+
+// backend finds the Service an endpoint sends traffic to and counts its
+// ready addresses from EndpointSlices.
+func (g *gatherer) backend(ctx context.Context, e discovery.Endpoint) BackendEvidence {
+	if e.Backend == "" {
+		return BackendEvidence{}
+	}
+	name, _, _ := strings.Cut(e.Backend, ":")
+	b := BackendEvidence{Service: e.Namespace + "/" + e.Backend}
+	if g.services != nil {
+		_, b.Found = g.services[e.Namespace+"/"+name]
+		b.Known = true
+	} else {
+		// The cluster-wide list failed; this namespace may still be
+		// readable. List, not Get: the exporter's RBAC has no get.
+		l, err := g.client.CoreV1().Services(e.Namespace).List(ctx, metav1.ListOptions{
+			FieldSelector: fields.OneTermEqualSelector("metadata.name", name).String(),
+		})
+		if err != nil {
+			g.failed(permission{"list", "services", e.Namespace}, fmt.Sprintf("find backend Service %s/%s", e.Namespace, name), err)
+			return b
+		}
+		b.Found, b.Known = len(l.Items) > 0, true
+	}
+	if !b.Found {
+		return b
+	}
+	l, err := g.client.DiscoveryV1().EndpointSlices(e.Namespace).List(ctx, metav1.ListOptions{
+		LabelSelector: discoveryv1.LabelServiceName + "=" + name,
+	})
+	if err != nil {
+		g.failed(permission{"list", "endpointslices.discovery.k8s.io", e.Namespace}, fmt.Sprintf("list EndpointSlices of Service %s/%s", e.Namespace, name), err)
+		return b
+	}
+	b.Checked = true
+	b.ReadyAddr = readyAddresses(l.Items)
+	return b
+}
+
+// readyAddresses counts the distinct addresses of ready endpoints (a nil
+// ready condition means ready).
+func readyAddresses(items []discoveryv1.EndpointSlice) int {
+	ready := map[string]bool{}
+	for _, s := range items {
+		for _, ep := range s.Endpoints {
+			if ep.Conditions.Ready != nil && !*ep.Conditions.Ready {
+				continue
+			}
+			for _, a := range ep.Addresses {
+				ready[a] = true
+			}
+		}
+	}
+	return len(ready)
+}
+
+// operator finds the operator's pod in the operator namespace, its version
+// and the warning/error lines at the end of its log.
+func (g *gatherer) operator(ctx context.Context) OperatorEvidence {
+	var o OperatorEvidence
+	pod := operatorPod(g.pods)
+	if pod == nil {
+		return o
+	}
+	o.Found, o.Pod = true, pod.Name
+	container := ""
+	for _, c := range pod.Spec.Containers {
+		if c.Name == operatorContainer || container == "" {
+			container = c.Name
+			o.Version = discovery.ImageVersion(c.Image)
+		}
+	}
+	for _, c := range pod.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			o.Ready = c.Status == corev1.ConditionTrue
+		}
+	}
+	if pod.Status.Phase == corev1.PodPending {
+		return o
+	}
+	tail := int64(OperatorLogLines)
+	rc, err := g.client.CoreV1().Pods(pod.Namespace).GetLogs(pod.Name, &corev1.PodLogOptions{
+		Container: container, TailLines: &tail, Timestamps: true,
+	}).Stream(ctx)
+	if err != nil {
+		g.failed(permission{"get", "pods/log", pod.Namespace}, fmt.Sprintf("read log of operator pod %s/%s", pod.Namespace, pod.Name), err)
+		return o
+	}
+	defer rc.Close()
+	err = eachLine(rc, func(line []byte) {
+		_, msg, _ := logmatch.SplitKubeTimestamp(line)
+		if !operatorWarning(msg) {
+			return
+		}
+		if len(o.WarningLines) == MaxOperatorWarnings {
+			o.WarningLines = o.WarningLines[1:]
+		}
+		o.WarningLines = append(o.WarningLines, sampleLine(msg))
+	})
+	if err != nil {
+		g.errorf("read log of operator pod %s/%s: %v", pod.Namespace, pod.Name, err)
+	}
+	return o
+}
+
+// operatorPod picks the operator among the pods of its namespace: the
+// Deployment's label app=operator, else a name starting with "operator"
+// (an operator installed another way); proxy pods never. Of several (a
+// rollout), a ready one, then the newest.
+func operatorPod(pods []corev1.Pod) *corev1.Pod {
+	var best *corev1.Pod
+	rank := func(p *corev1.Pod) (int, bool, time.Time) {
+		labelled := 0
+		if p.Labels[operatorLabel] == operatorAppValue {
+			labelled = 1
+		}
+		ready := false
+		for _, c := range p.Status.Conditions {
+			if c.Type == corev1.PodReady {
+				ready = c.Status == corev1.ConditionTrue
+			}
+		}
+		return labelled, ready, p.CreationTimestamp.Time
+	}
+	for i := range pods {
+		p := &pods[i]
+		if p.Labels[discovery.LabelManaged] == "true" {
+			continue
+		}
+		if p.Labels[operatorLabel] != operatorAppValue && !strings.HasPrefix(p.Name, operatorPrefix) {
+			continue
+		}
+		if best == nil {
+			best = p
+			continue
+		}
+		pl, pr, pt := rank(p)
+		bl, br, bt := rank(best)
+		switch {
+		case pl != bl:
+			if pl > bl {
+				best = p
+			}
+		case pr != br:
+			if pr {
+				best = p
+			}
+		case pt.After(bt):
+			best = p
+		}
+	}
+	return best
+}
+
+// operatorWarning reports whether an operator log line is a warning or an
+// error. The operator logs with zap: JSON objects ({"level":"warn",...}) by
+// default, tab-separated console lines ("...\tWARN\t...") with
+// OPERATOR_LOGGING=dev; client-go inside it logs through klog
+// ("W0102 15:04:05.000000 ...", "E0102 ...").
+func operatorWarning(line []byte) bool {
+	line = bytes.TrimSpace(line)
+	if len(line) > 0 && line[0] == '{' {
+		var v struct {
+			Level string `json:"level"`
+		}
+		if json.Unmarshal(line, &v) == nil {
+			return warnLevel(v.Level)
+		}
+	}
+	for i, f := range bytes.SplitN(line, []byte{'\t'}, 4) {
+		if i < 3 && warnLevel(string(f)) {
+			return true
+		}
+	}
+	for _, kv := range [][]byte{[]byte("level=warn"), []byte("level=error"), []byte("level=fatal")} {
+		if bytes.Contains(line, kv) {
+			return true
+		}
+	}
+	return klogWarning(line)
+}
+
+func warnLevel(s string) bool {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "warn", "warning", "error", "dpanic", "panic", "fatal":
+		return true
+	}
+	return false
+}
+
+// klogWarning matches klog's header "Lmmdd hh:mm:ss.uuuuuu" for levels W,
+// E and F.
+func klogWarning(line []byte) bool {
+	const shape = "L0102 15:04:05.000000"
+	if len(line) < len(shape) || !bytes.ContainsAny(line[:1], "WEF") {
+		return false
+	}
+	for i := 1; i < len(shape); i++ {
+		c := line[i]
+		switch shape[i] {
+		case ' ', ':', '.':
+			if c != shape[i] {
+				return false
+			}
+		default:
+			if c < '0' || c > '9' {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func sortedUniqueStrings(s []string) []string {
+	if len(s) == 0 {
+		return nil
+	}
+	slices.Sort(s)
+	return slices.Compact(s)
+}

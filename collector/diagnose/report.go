@@ -1,0 +1,1392 @@
+package diagnose
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf16"
+	"unicode/utf8"
+
+	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/config"
+	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/discovery"
+	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/logmatch"
+	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/prober"
+)
+
+// Formats lists the report formats Write accepts.
+var Formats = []string{"text", "json", "markdown"}
+
+// Write writes r to w as format:
+//
+//   - "text": a report for a terminal, with ANSI colours when color is true;
+//   - "json": the schema of jsonReport, for tools;
+//   - "markdown": to paste into a GitHub issue.
+//
+// The output is a function of r alone: maps are sorted, times are UTC
+// RFC 3339. Text from the cluster and from logs is untrusted: the text and
+// markdown reports strip escape sequences from it and show other control
+// characters escaped, so that a log line cannot drive the terminal or break
+// out of a table or code block. color is ignored by json and markdown.
+func Write(w io.Writer, r Report, format string, color bool) error {
+	var b bytes.Buffer
+	switch format {
+	case "text":
+		writeText(&b, r, painter(color))
+	case "json":
+		if err := writeJSON(&b, r); err != nil {
+			return fmt.Errorf("encode json report: %w", err)
+		}
+	case "markdown":
+		writeMarkdown(&b, r)
+	default:
+		return fmt.Errorf("unknown report format %q (accepted: %s)", format, strings.Join(Formats, ", "))
+	}
+	if _, err := w.Write(b.Bytes()); err != nil {
+		return fmt.Errorf("write %s report: %w", format, err)
+	}
+	return nil
+}
+
+// maxSideBySide is how many endpoints share one side-by-side table with the
+// working one; more are split over several tables, which stay readable in
+// a terminal of common width.
+const maxSideBySide = 2
+
+// ---- text ----
+
+// painter colours text with ANSI SGR codes when true.
+type painter bool
+
+// SGR parameters used by the text report.
+const (
+	sgrBold       = "1"
+	sgrRed        = "31"
+	sgrGreen      = "32"
+	sgrYellow     = "33"
+	sgrCyan       = "36"
+	sgrBoldRed    = "1;31"
+	sgrBoldGreen  = "1;32"
+	sgrBoldYellow = "1;33"
+	sgrDim        = "2"
+)
+
+func (p painter) paint(s, sgr string) string {
+	if !p || sgr == "" || s == "" {
+		return s
+	}
+	return "\x1b[" + sgr + "m" + s + "\x1b[0m"
+}
+
+func severitySGR(s Severity) string {
+	switch s {
+	case SeverityCritical:
+		return sgrBoldRed
+	case SeverityWarning:
+		return sgrYellow
+	}
+	return sgrCyan
+}
+
+func writeText(b *bytes.Buffer, r Report, p painter) {
+	ev := r.Evidence
+	fmt.Fprintf(b, "%s, gathered %s\n", p.paint("tailscale-tunnel-exporter diagnose", sgrBold), reportTime(ev.GatheredAt))
+	verdictSGR := sgrBoldGreen
+	if r.Problems() {
+		verdictSGR = sgrBoldRed
+	}
+	b.WriteString(p.paint(verdict(r), verdictSGR) + "\n")
+
+	heading := func(s string) { b.WriteString("\n" + p.paint(s, sgrBold) + "\n") }
+
+	heading("Endpoints")
+	all := reportEndpoints(ev)
+	if len(all) == 0 {
+		b.WriteString("  none found\n")
+	} else {
+		vantages := reportVantages(all)
+		var t table
+		head := []cell{{text: "HOSTNAME"}, {text: "OBJECT"}, {text: "FUNNEL"}}
+		for _, v := range vantages {
+			head = append(head, cell{text: strings.ToUpper(v) + " PROBE"})
+		}
+		head = append(head, cell{text: "PROXY PODS"}, cell{text: "NO-RULES DROPS ipv4/ipv6"})
+		t.add(head...)
+		for _, e := range all {
+			row := []cell{{text: endpointLabel(e)}, {text: objectCell(e.EndpointEvidence)}, {text: funnelCell(e.EndpointEvidence)}}
+			for _, v := range vantages {
+				res, ok := e.Probes[v]
+				c := cell{text: probeCell(res, ok)}
+				switch {
+				case ok && res.Success:
+					c.sgr = sgrGreen
+				case ok:
+					c.sgr = sgrRed
+				}
+				row = append(row, c)
+			}
+			row = append(row, cell{text: podsCell(e.EndpointEvidence)}, cell{text: dropsCell(e.Logs)})
+			t.add(row...)
+		}
+		t.write(b, "  ", p)
+	}
+
+	if ev.Compare != nil {
+		for i, rows := range sideBySideTables(ev) {
+			if i == 0 {
+				heading("Side by side (* differs from the working endpoint)")
+			} else {
+				b.WriteString("\n")
+			}
+			var t table
+			for j, row := range rows {
+				label := "  " + row.label
+				sgr := ""
+				if j == 0 {
+					label = ""
+					sgr = sgrBold
+				}
+				if row.differs {
+					label = "* " + row.label
+					sgr = sgrBoldYellow
+				}
+				cells := []cell{{text: label, sgr: sgr}}
+				for _, v := range row.cells {
+					cells = append(cells, cell{text: v, sgr: sgr})
+				}
+				t.add(cells...)
+			}
+			t.write(b, "  ", p)
+		}
+	}
+
+	heading("Findings")
+	if len(r.Findings) == 0 {
+		b.WriteString("  none\n")
+	}
+	for i, f := range r.Findings {
+		fmt.Fprintf(b, "%3d. %s (%d%%) %s\n", i+1,
+			p.paint(strings.ToUpper(string(f.Severity)), severitySGR(f.Severity)),
+			f.Likelihood, p.paint(cleanText(f.Title), sgrBold))
+		if where := findingWhere(f); where != "" {
+			b.WriteString("     " + where + "\n")
+		}
+		if len(f.Evidence) > 0 {
+			b.WriteString("     evidence:\n")
+			for _, s := range f.Evidence {
+				b.WriteString("       - " + cleanText(s) + "\n")
+			}
+		}
+		if len(f.Next) > 0 {
+			b.WriteString("     next:\n")
+			for _, s := range f.Next {
+				b.WriteString("       - " + cleanText(s) + "\n")
+			}
+		}
+	}
+
+	if hasWarnings(all) {
+		heading("Warning events")
+		for _, e := range all {
+			for _, w := range e.Warnings {
+				fmt.Fprintf(b, "  %s: %s\n", endpointLabel(e), p.paint(warningHead(w), sgrYellow))
+				if w.Message != "" {
+					b.WriteString("    " + cleanText(w.Message) + "\n")
+				}
+			}
+		}
+	}
+
+	heading("Operator")
+	b.WriteString("  " + operatorLine(ev) + "\n")
+	if len(ev.Operator.WarningLines) > 0 {
+		b.WriteString("  recent warning lines:\n")
+		for _, l := range ev.Operator.WarningLines {
+			b.WriteString("    " + cleanText(l) + "\n")
+		}
+	}
+
+	if len(ev.Missing) > 0 {
+		heading("Could not check (permissions the run lacked)")
+		for _, s := range ev.Missing {
+			b.WriteString("  - " + cleanText(s) + "\n")
+		}
+	}
+	if len(ev.Errors) > 0 {
+		heading("Errors while gathering")
+		for _, s := range ev.Errors {
+			b.WriteString("  - " + cleanText(s) + "\n")
+		}
+	}
+
+	if hasLogs(all) {
+		heading("Proxy log samples")
+		for _, e := range all {
+			if !e.Logs.Read && len(e.Logs.Samples) == 0 {
+				continue
+			}
+			fmt.Fprintf(b, "  %s: %s\n", endpointLabel(e), logsLine(e.Logs))
+			for _, s := range e.Logs.Samples {
+				b.WriteString("    " + p.paint(cleanText(s), sgrDim) + "\n")
+			}
+		}
+	}
+}
+
+// table lays out columns by the width of their plain text. text/tabwriter
+// would count colour codes as width and misalign coloured cells.
+type table struct{ rows [][]cell }
+
+type cell struct {
+	text string // one line, already cleaned
+	sgr  string // SGR parameters with colour, "" for none
+}
+
+func (t *table) add(cells ...cell) { t.rows = append(t.rows, cells) }
+
+func (t *table) write(b *bytes.Buffer, indent string, p painter) {
+	var widths []int
+	for _, row := range t.rows {
+		for i, c := range row {
+			if i == len(widths) {
+				widths = append(widths, 0)
+			}
+			widths[i] = max(widths[i], utf8.RuneCountInString(c.text))
+		}
+	}
+	for _, row := range t.rows {
+		b.WriteString(indent)
+		pad := 0 // written only before a non-empty cell: no trailing blanks
+		for i, c := range row {
+			if c.text != "" {
+				b.WriteString(strings.Repeat(" ", pad))
+				b.WriteString(p.paint(c.text, c.sgr))
+				pad = 0
+			}
+			pad += widths[i] - utf8.RuneCountInString(c.text) + 2
+		}
+		b.WriteString("\n")
+	}
+}
+
+// ---- markdown ----
+
+func writeMarkdown(b *bytes.Buffer, r Report) {
+	ev := r.Evidence
+	b.WriteString("## tailscale-tunnel-exporter diagnose\n\n")
+	fmt.Fprintf(b, "Gathered %s: **%s**.\n", reportTime(ev.GatheredAt), verdict(r))
+
+	all := reportEndpoints(ev)
+	b.WriteString("\n### Endpoints\n\n")
+	if len(all) == 0 {
+		b.WriteString("None found.\n")
+	} else {
+		vantages := reportVantages(all)
+		head := []string{"Hostname", "Object", "Funnel"}
+		for _, v := range vantages {
+			head = append(head, upperFirst(v)+" probe")
+		}
+		head = append(head, "Proxy pods", "No-rules drops ipv4/ipv6")
+		rows := [][]string{head}
+		for _, e := range all {
+			row := []string{endpointLabel(e), objectCell(e.EndpointEvidence), funnelCell(e.EndpointEvidence)}
+			for _, v := range vantages {
+				res, ok := e.Probes[v]
+				row = append(row, probeCell(res, ok))
+			}
+			rows = append(rows, append(row, podsCell(e.EndpointEvidence), dropsCell(e.Logs)))
+		}
+		mdTable(b, rows, nil)
+	}
+
+	if ev.Compare != nil {
+		b.WriteString("\n### Side by side\n\nRows in bold differ from the working endpoint.\n")
+		for _, rows := range sideBySideTables(ev) {
+			b.WriteString("\n")
+			var cells [][]string
+			var bold []bool
+			for _, row := range rows {
+				cells = append(cells, append([]string{row.label}, row.cells...))
+				bold = append(bold, row.differs)
+			}
+			mdTable(b, cells, bold)
+		}
+	}
+
+	b.WriteString("\n### Findings\n\n")
+	if len(r.Findings) == 0 {
+		b.WriteString("None.\n")
+	}
+	for i, f := range r.Findings {
+		num := strconv.Itoa(i+1) + ". "
+		indent := strings.Repeat(" ", len(num))
+		fmt.Fprintf(b, "%s**%s** (likelihood %d%%) %s", num, strings.ToUpper(string(f.Severity)), f.Likelihood, mdText(f.Title))
+		if where := findingWhere(f); where != "" {
+			b.WriteString(" — " + mdText(where))
+		}
+		b.WriteString("\n")
+		for _, part := range []struct {
+			name  string
+			items []string
+		}{{"Evidence", f.Evidence}, {"Next", f.Next}} {
+			if len(part.items) == 0 {
+				continue
+			}
+			b.WriteString(indent + "- " + part.name + ":\n")
+			for _, s := range part.items {
+				b.WriteString(indent + "  - " + mdText(s) + "\n")
+			}
+		}
+	}
+
+	if hasWarnings(all) {
+		b.WriteString("\n### Warning events\n\n")
+		for _, e := range all {
+			for _, w := range e.Warnings {
+				fmt.Fprintf(b, "- %s: **%s**", mdText(endpointLabel(e)), mdText(warningHead(w)))
+				if w.Message != "" {
+					b.WriteString(": " + mdText(w.Message))
+				}
+				b.WriteString("\n")
+			}
+		}
+	}
+
+	b.WriteString("\n### Operator\n\n")
+	b.WriteString(upperFirst(mdText(operatorLine(ev))) + ".\n")
+	if len(ev.Operator.WarningLines) > 0 {
+		b.WriteString("\nRecent warning lines:\n\n")
+		mdCodeBlock(b, ev.Operator.WarningLines)
+	}
+
+	for _, sec := range []struct {
+		title string
+		items []string
+	}{{"Could not check (permissions the run lacked)", ev.Missing}, {"Errors while gathering", ev.Errors}} {
+		if len(sec.items) == 0 {
+			continue
+		}
+		b.WriteString("\n### " + sec.title + "\n\n")
+		for _, s := range sec.items {
+			b.WriteString("- " + mdText(s) + "\n")
+		}
+	}
+
+	if hasLogs(all) {
+		b.WriteString("\n### Proxy log samples\n")
+		for _, e := range all {
+			if !e.Logs.Read && len(e.Logs.Samples) == 0 {
+				continue
+			}
+			fmt.Fprintf(b, "\n**%s**: %s\n", mdText(endpointLabel(e)), mdText(logsLine(e.Logs)))
+			if len(e.Logs.Samples) > 0 {
+				b.WriteString("\n")
+				mdCodeBlock(b, e.Logs.Samples)
+			}
+		}
+	}
+}
+
+// mdTable writes a GitHub table whose first row is the header; bold[i]
+// makes row i bold.
+func mdTable(b *bytes.Buffer, rows [][]string, bold []bool) {
+	for i, row := range rows {
+		b.WriteString("|")
+		for _, c := range row {
+			c = mdText(c)
+			if i < len(bold) && bold[i] && c != "" {
+				c = "**" + c + "**"
+			}
+			b.WriteString(" " + c + " |")
+		}
+		b.WriteString("\n")
+		if i == 0 {
+			b.WriteString("|" + strings.Repeat("---|", len(row)) + "\n")
+		}
+	}
+}
+
+// mdCodeBlock writes lines in a fenced code block whose fence is longer
+// than any run of backticks in them, so that none can close it.
+func mdCodeBlock(b *bytes.Buffer, lines []string) {
+	cleaned := make([]string, len(lines))
+	longest := 0
+	for i, l := range lines {
+		cleaned[i] = cleanText(l)
+		run := 0
+		for _, c := range cleaned[i] {
+			if c == '`' {
+				run++
+				longest = max(longest, run)
+			} else {
+				run = 0
+			}
+		}
+	}
+	fence := strings.Repeat("`", max(3, longest+1))
+	b.WriteString(fence + "text\n")
+	for _, l := range cleaned {
+		b.WriteString(l + "\n")
+	}
+	b.WriteString(fence + "\n")
+}
+
+// mdText cleans s and escapes what Markdown would read as markup: emphasis,
+// code, links, HTML and table cell separators.
+func mdText(s string) string {
+	s = cleanText(s)
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune("\\`*[]<>|~", r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+func upperFirst(s string) string {
+	r, n := utf8.DecodeRuneInString(s)
+	return string(unicode.ToUpper(r)) + s[n:]
+}
+
+// ---- shared by text and markdown ----
+
+// labelled is an endpoint of the report with its role.
+type labelled struct {
+	*EndpointEvidence
+	working bool // the --compare endpoint
+}
+
+func reportEndpoints(ev Evidence) []labelled {
+	var out []labelled
+	for i := range ev.Endpoints {
+		out = append(out, labelled{EndpointEvidence: &ev.Endpoints[i]})
+	}
+	if ev.Compare != nil {
+		out = append(out, labelled{EndpointEvidence: ev.Compare, working: true})
+	}
+	return out
+}
+
+func endpointLabel(e labelled) string {
+	h := cleanText(e.Hostname)
+	if h == "" && e.Endpoint != nil {
+		h = cleanText(e.Endpoint.HostnameLabel())
+	}
+	if e.working {
+		h += " (working)"
+	}
+	return h
+}
+
+// reportVantages are the probe columns: direct and tailnet always, then any
+// other vantage a result names.
+func reportVantages(all []labelled) []string {
+	out := []string{config.VantageDirect, config.VantageTailnet}
+	var more []string
+	for _, e := range all {
+		for v := range e.Probes {
+			if !slices.Contains(out, v) && !slices.Contains(more, v) {
+				more = append(more, v)
+			}
+		}
+	}
+	slices.Sort(more)
+	return append(out, more...)
+}
+
+// verdict is the report's one-line conclusion.
+func verdict(r Report) string {
+	problems, notes := 0, 0
+	hosts := map[string]bool{}
+	for _, f := range r.Findings {
+		if f.Severity == SeverityInfo {
+			notes++
+			continue
+		}
+		problems++
+		if f.Hostname != "" {
+			hosts[f.Hostname] = true
+		}
+	}
+	if problems == 0 {
+		if notes > 0 {
+			return "no problem found (" + plural(notes, "note") + ")"
+		}
+		return "no problem found"
+	}
+	v := plural(problems, "problem") + " found"
+	if len(hosts) > 0 {
+		v += " on " + plural(len(hosts), "endpoint")
+	}
+	return v
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
+}
+
+func findingWhere(f Finding) string {
+	var parts []string
+	if f.Hostname != "" {
+		parts = append(parts, "endpoint "+cleanText(f.Hostname))
+	}
+	if f.Rule != "" {
+		parts = append(parts, "rule "+cleanText(f.Rule))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func objectCell(e *EndpointEvidence) string {
+	if e.Endpoint == nil {
+		return "no object claims it"
+	}
+	o := e.Endpoint.Object()
+	s := cleanText(o.Resource + " " + o.Namespace + "/" + o.Name)
+	if !e.Endpoint.Provisioned {
+		s += " (not provisioned)"
+	}
+	return s
+}
+
+func funnelCell(e *EndpointEvidence) string {
+	if e.Endpoint == nil {
+		return "-"
+	}
+	return yesNo(e.Endpoint.Funnel)
+}
+
+func yesNo(v bool) string {
+	if v {
+		return "yes"
+	}
+	return "no"
+}
+
+// probeCell is one probe in a few words: "ok 200 in 35ms",
+// "FAIL tls_handshake_timeout after 10s", "-" when not probed.
+func probeCell(r prober.Result, ok bool) string {
+	if !ok {
+		return "-"
+	}
+	if r.Success {
+		s := "ok"
+		if r.HTTPStatus != 0 {
+			s += " " + strconv.Itoa(r.HTTPStatus)
+		}
+		return s + " in " + reportDuration(r.Duration)
+	}
+	s := "FAIL"
+	if r.Reason != prober.ReasonNone {
+		s += " " + string(r.Reason)
+	}
+	if r.CertProb != prober.CertOK {
+		s += " (" + string(r.CertProb) + ")"
+	}
+	if r.HTTPStatus != 0 {
+		s += " " + strconv.Itoa(r.HTTPStatus)
+	}
+	return s + " after " + reportDuration(r.Duration)
+}
+
+// phasesCell lists the phases a probe ran, the failed one marked.
+func phasesCell(r prober.Result, ok bool) string {
+	if !ok || len(r.Phases) == 0 {
+		return "-"
+	}
+	var parts []string
+	for _, ph := range prober.Phases {
+		d, ran := r.Phases[ph]
+		if !ran {
+			continue
+		}
+		s := string(ph) + " " + reportDuration(d)
+		if ph == r.FailedPhase {
+			s = string(ph) + " failed after " + reportDuration(d)
+		}
+		parts = append(parts, s)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// reportDuration rounds to the millisecond, the resolution that matters
+// to a person.
+func reportDuration(d time.Duration) string {
+	if d > 0 && d < time.Millisecond {
+		return "<1ms"
+	}
+	return d.Round(time.Millisecond).String()
+}
+
+func reportTime(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+func podsCell(e *EndpointEvidence) string {
+	switch {
+	case e.Endpoint == nil:
+		return "-"
+	case len(e.Pods) == 0 && !e.PodsListed:
+		return "unknown"
+	case len(e.Pods) == 0:
+		return "none"
+	}
+	ready, restarts := 0, int32(0)
+	for _, p := range e.Pods {
+		if p.Ready {
+			ready++
+		}
+		restarts += p.Restarts
+	}
+	return fmt.Sprintf("%d/%d ready, %s", ready, len(e.Pods), plural(int(restarts), "restart"))
+}
+
+func versionsCell(e *EndpointEvidence) string {
+	vs := make([]string, 0, len(e.Pods))
+	for _, p := range e.Pods {
+		vs = append(vs, p.Version)
+	}
+	return joinDistinct(vs, "-")
+}
+
+// joinDistinct lists the distinct cleaned values, sorted, or none when
+// there are none.
+func joinDistinct(vs []string, none string) string {
+	var out []string
+	for _, v := range vs {
+		if v = cleanText(v); !slices.Contains(out, v) {
+			out = append(out, v)
+		}
+	}
+	if len(out) == 0 {
+		return none
+	}
+	slices.Sort(out)
+	return strings.Join(out, ", ")
+}
+
+// logCounts sums the log events the side-by-side table shows.
+type logCounts struct {
+	noRules        map[logmatch.Family]int
+	noRulesByPort  map[logmatch.PortClass]int
+	otherDrops     map[string]int // by "reason family"
+	tlsErrors      int
+	tlsByCause     map[logmatch.TLSCause]int
+	denied         int
+	deniedByFamily map[logmatch.Family]int
+}
+
+func countLogs(l LogSummary) logCounts {
+	c := logCounts{
+		noRules: map[logmatch.Family]int{}, noRulesByPort: map[logmatch.PortClass]int{},
+		otherDrops: map[string]int{}, tlsByCause: map[logmatch.TLSCause]int{},
+		deniedByFamily: map[logmatch.Family]int{},
+	}
+	for ev, n := range l.Events {
+		switch ev.Kind {
+		case logmatch.KindDrop:
+			if ev.Reason == logmatch.ReasonNoRulesMatched {
+				c.noRules[ev.Family] += n
+				c.noRulesByPort[ev.Port] += n
+			} else {
+				c.otherDrops[ev.Reason.String()+" "+ev.Family.String()] += n
+			}
+		case logmatch.KindTLSHandshakeError:
+			c.tlsErrors += n
+			c.tlsByCause[ev.TLSCause] += n
+		case logmatch.KindIngressDenied:
+			c.denied += n
+			c.deniedByFamily[ev.Family] += n
+		}
+	}
+	return c
+}
+
+// dropsCell is the no-rules-matched drops of the endpoints table, by
+// source family.
+func dropsCell(l LogSummary) string {
+	if !l.Read {
+		return "-"
+	}
+	c := countLogs(l)
+	s := fmt.Sprintf("%d/%d", c.noRules[logmatch.FamilyIPv4], c.noRules[logmatch.FamilyIPv6])
+	if l.RateLimit {
+		s += ", rate limited"
+	}
+	return s
+}
+
+// countsCell writes "12 (eof: 12)": a total and its non-zero parts in
+// enumeration order.
+func countsCell[K ~uint8](total int, parts map[K]int, name func(K) string) string {
+	if total == 0 {
+		return "none"
+	}
+	keys := make([]K, 0, len(parts))
+	for k, n := range parts {
+		if n > 0 {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	var ps []string
+	for _, k := range keys {
+		ps = append(ps, fmt.Sprintf("%s: %d", name(k), parts[k]))
+	}
+	return fmt.Sprintf("%d (%s)", total, strings.Join(ps, ", "))
+}
+
+// nonZero names the keys of parts with a count, sorted: the shape of a
+// count, compared between endpoints instead of the numbers.
+func nonZero[K comparable](parts map[K]int, name func(K) string) string {
+	var ks []string
+	for k, n := range parts {
+		if n > 0 {
+			ks = append(ks, name(k))
+		}
+	}
+	slices.Sort(ks)
+	return strings.Join(ks, ",")
+}
+
+func hasWarnings(all []labelled) bool {
+	return slices.ContainsFunc(all, func(e labelled) bool { return len(e.Warnings) > 0 })
+}
+
+func hasLogs(all []labelled) bool {
+	return slices.ContainsFunc(all, func(e labelled) bool { return e.Logs.Read || len(e.Logs.Samples) > 0 })
+}
+
+func warningHead(w Warning) string {
+	s := cleanText(w.Reason)
+	if w.Count > 1 {
+		s += fmt.Sprintf(" (x%d)", w.Count)
+	}
+	if !w.Last.IsZero() {
+		s += ", last " + reportTime(w.Last)
+	}
+	return s
+}
+
+func operatorLine(ev Evidence) string {
+	o := ev.Operator
+	if !o.Found && !podsListed(ev) {
+		return "not checked (no pods of the operator namespace were read)"
+	}
+	if !o.Found {
+		return "not found in the operator namespace"
+	}
+	ready := "not ready"
+	if o.Ready {
+		ready = "ready"
+	}
+	version := cleanText(o.Version)
+	if version == "" {
+		version = "unknown"
+	}
+	return fmt.Sprintf("pod %s, version %s, %s", cleanText(o.Pod), version, ready)
+}
+
+// podsListed reports whether the operator namespace's pods were read.
+func podsListed(ev Evidence) bool {
+	if ev.Compare != nil && ev.Compare.PodsListed {
+		return true
+	}
+	return slices.ContainsFunc(ev.Endpoints, func(e EndpointEvidence) bool { return e.PodsListed })
+}
+
+func logsLine(l LogSummary) string {
+	if !l.Read {
+		return "no log could be read"
+	}
+	s := plural(l.Lines, "line") + " read"
+	if !l.Since.IsZero() {
+		s += " since " + reportTime(l.Since)
+	}
+	if len(l.Events) == 0 {
+		s += ", none matched"
+	}
+	if l.RateLimit {
+		s += "; tailscaled rate-limited its filter logs, so counts are a lower bound"
+	}
+	return s
+}
+
+// sideRow is one row of the side-by-side table. key, when set, is what is
+// compared instead of the cells (a probe's outcome, not its duration).
+type sideRow struct {
+	label   string
+	cells   []string
+	keys    []string
+	differs bool
+}
+
+// sideBySideTables compares the endpoints asked about with the working
+// one, maxSideBySide endpoints per table, the working one last in each.
+func sideBySideTables(ev Evidence) [][]sideRow {
+	var out [][]sideRow
+	for start := 0; start < len(ev.Endpoints) || start == 0; start += maxSideBySide {
+		cols := []labelled{}
+		for i := start; i < min(start+maxSideBySide, len(ev.Endpoints)); i++ {
+			cols = append(cols, labelled{EndpointEvidence: &ev.Endpoints[i]})
+		}
+		cols = append(cols, labelled{EndpointEvidence: ev.Compare, working: true})
+		out = append(out, sideBySide(cols))
+	}
+	return out
+}
+
+func sideBySide(cols []labelled) []sideRow {
+	head := sideRow{label: ""}
+	for _, e := range cols {
+		head.cells = append(head.cells, endpointLabel(e))
+	}
+	rows := []sideRow{head}
+	// add appends a row; identity rows (names) always differ and are not
+	// marked.
+	add := func(label string, identity bool, value func(e *EndpointEvidence) (cell, key string)) {
+		row := sideRow{label: label}
+		for _, e := range cols {
+			c, k := value(e.EndpointEvidence)
+			row.cells = append(row.cells, c)
+			row.keys = append(row.keys, k)
+		}
+		if !slices.ContainsFunc(row.cells, func(c string) bool { return c != "-" }) {
+			return // known of no endpoint (no cluster read): noise
+		}
+		if !identity {
+			working := row.keys[len(row.keys)-1]
+			row.differs = slices.ContainsFunc(row.keys, func(k string) bool { return k != working })
+		}
+		rows = append(rows, row)
+	}
+	same := func(f func(e *EndpointEvidence) string) func(e *EndpointEvidence) (string, string) {
+		return func(e *EndpointEvidence) (string, string) { s := f(e); return s, s }
+	}
+	obj := func(f func(o *discovery.Endpoint) string) func(e *EndpointEvidence) (string, string) {
+		return same(func(e *EndpointEvidence) string {
+			if e.Endpoint == nil {
+				return "-"
+			}
+			return f(e.Endpoint)
+		})
+	}
+	orDash := func(s string) string {
+		if s == "" {
+			return "-"
+		}
+		return cleanText(s)
+	}
+
+	add("namespace", false, obj(func(o *discovery.Endpoint) string { return cleanText(o.Namespace) }))
+	add("kind", false, obj(func(o *discovery.Endpoint) string { return string(o.Kind) }))
+	add("object name", true, obj(func(o *discovery.Endpoint) string { return cleanText(o.Name) }))
+	add("requested hostname", true, obj(func(o *discovery.Endpoint) string { return orDash(o.RequestedHostname) }))
+	add("obtained hostname", false, func(e *EndpointEvidence) (string, string) {
+		if e.Endpoint == nil {
+			return "-", "-"
+		}
+		s := orDash(e.Endpoint.Hostname)
+		if e.Endpoint.Suffixed {
+			s += " (suffixed)"
+		}
+		return s, strconv.FormatBool(e.Endpoint.Suffixed)
+	})
+	add("provisioned", false, obj(func(o *discovery.Endpoint) string { return yesNo(o.Provisioned) }))
+	add("funnel", false, obj(func(o *discovery.Endpoint) string { return yesNo(o.Funnel) }))
+	add("tags", false, obj(func(o *discovery.Endpoint) string {
+		if o.Tags == "" {
+			return "operator default"
+		}
+		return cleanText(o.Tags)
+	}))
+	add("proxy class", false, obj(func(o *discovery.Endpoint) string { return orDash(o.ProxyClass) }))
+	add("proxy group", false, obj(func(o *discovery.Endpoint) string { return orDash(o.ProxyGroup) }))
+	add("invalid values", false, obj(func(o *discovery.Endpoint) string {
+		if len(o.Invalid) == 0 {
+			return "none"
+		}
+		return cleanText(strings.Join(o.Invalid, ", "))
+	}))
+	add("backend", false, func(e *EndpointEvidence) (string, string) {
+		if e.Endpoint == nil {
+			return "-", "-"
+		}
+		state := backendState(e.Backend)
+		if e.Backend.Service == "" {
+			return state, state
+		}
+		return cleanText(e.Backend.Service) + ": " + state, state
+	})
+	add("warning events", false, same(func(e *EndpointEvidence) string {
+		if e.Endpoint == nil {
+			return "-"
+		}
+		rs := make([]string, 0, len(e.Warnings))
+		for _, w := range e.Warnings {
+			rs = append(rs, w.Reason)
+		}
+		return joinDistinct(rs, "none")
+	}))
+	add("proxy pods", false, func(e *EndpointEvidence) (string, string) {
+		ready, restarted := true, false
+		for _, p := range e.Pods {
+			ready = ready && p.Ready
+			restarted = restarted || p.Restarts > 0
+		}
+		return podsCell(e), fmt.Sprint(len(e.Pods) > 0, ready, restarted, e.PodsListed)
+	})
+	add("proxy version", false, same(versionsCell))
+	add("proxy log", false, func(e *EndpointEvidence) (string, string) {
+		if !e.Logs.Read {
+			return "not read", "not read"
+		}
+		s := plural(e.Logs.Lines, "line")
+		if e.Logs.RateLimit {
+			s += ", rate limited"
+		}
+		return s, strconv.FormatBool(e.Logs.RateLimit)
+	})
+	logRow := func(label string, value func(c logCounts) (string, string)) {
+		add(label, false, func(e *EndpointEvidence) (string, string) {
+			if !e.Logs.Read {
+				return "-", "-"
+			}
+			return value(countLogs(e.Logs))
+		})
+	}
+	logRow("no-rules drops", func(c logCounts) (string, string) {
+		return fmt.Sprintf("%d ipv4, %d ipv6", c.noRules[logmatch.FamilyIPv4], c.noRules[logmatch.FamilyIPv6]),
+			nonZero(c.noRules, logmatch.Family.String)
+	})
+	logRow("no-rules drops by port", func(c logCounts) (string, string) {
+		total := 0
+		for _, n := range c.noRulesByPort {
+			total += n
+		}
+		port := func(p logmatch.PortClass) string { return "port " + p.String() }
+		return countsCell(total, c.noRulesByPort, port), nonZero(c.noRulesByPort, port)
+	})
+	logRow("other drops", func(c logCounts) (string, string) {
+		var ks []string
+		for k, n := range c.otherDrops {
+			if n > 0 {
+				ks = append(ks, k)
+			}
+		}
+		if len(ks) == 0 {
+			return "none", ""
+		}
+		slices.Sort(ks)
+		var ps []string
+		for _, k := range ks {
+			ps = append(ps, fmt.Sprintf("%s: %d", k, c.otherDrops[k]))
+		}
+		return strings.Join(ps, ", "), strings.Join(ks, ",")
+	})
+	logRow("TLS handshake errors", func(c logCounts) (string, string) {
+		return countsCell(c.tlsErrors, c.tlsByCause, logmatch.TLSCause.String), nonZero(c.tlsByCause, logmatch.TLSCause.String)
+	})
+	logRow("ingress denials", func(c logCounts) (string, string) {
+		return countsCell(c.denied, c.deniedByFamily, logmatch.Family.String), nonZero(c.deniedByFamily, logmatch.Family.String)
+	})
+	for _, v := range reportVantages(cols) {
+		if !slices.ContainsFunc(cols, func(e labelled) bool { _, ok := e.Probes[v]; return ok }) {
+			continue
+		}
+		add(v+" probe", false, func(e *EndpointEvidence) (string, string) {
+			r, ok := e.Probes[v]
+			return probeCell(r, ok), fmt.Sprint(ok, r.Success, r.Reason, r.CertProb, r.HTTPStatus)
+		})
+		add(v+" phases", false, func(e *EndpointEvidence) (string, string) {
+			r, ok := e.Probes[v]
+			return phasesCell(r, ok), string(r.FailedPhase)
+		})
+	}
+	return rows
+}
+
+func backendState(b BackendEvidence) string {
+	switch {
+	case b.Service == "":
+		return "none named"
+	case !b.Known:
+		return "unknown"
+	case !b.Found:
+		return "missing"
+	case !b.Checked:
+		return "exists, readiness unknown"
+	case b.ReadyAddr == 0:
+		return "exists, no ready address"
+	}
+	return "exists, " + plural(b.ReadyAddr, "ready address")
+}
+
+// cleanText makes a string from the cluster or a log safe to print on a
+// terminal and in one table cell. Colour codes (SGR sequences, common in
+// logs) are dropped; every other control or format character is shown
+// escaped ("\x1b[2J", "\n", "\u202e" for a bidi override, "\x9b" for
+// the 8-bit CSI), so an attempt to drive the terminal stays visible but
+// inert. Tabs become spaces, invalid UTF-8 becomes U+FFFD.
+func cleanText(s string) string {
+	if isPlain(s) {
+		return s
+	}
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		if n := sgrLen(s[i:]); n > 0 {
+			i += n
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		i += size
+		switch {
+		case r == '\t':
+			b.WriteByte(' ')
+		case r == '\n':
+			b.WriteString(`\n`)
+		case r == '\r':
+			b.WriteString(`\r`)
+		case r < 0x100 && unicode.IsControl(r):
+			fmt.Fprintf(&b, `\x%02x`, r)
+		case unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == '\u2028' || r == '\u2029':
+			if r > 0xffff {
+				fmt.Fprintf(&b, `\U%08x`, r)
+			} else {
+				fmt.Fprintf(&b, `\u%04x`, r)
+			}
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// isPlain reports whether s is printable ASCII, the common case.
+func isPlain(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] >= 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// sgrLen returns the length of the SGR sequence ("ESC [ digits;... m")
+// at the start of s, 0 when there is none.
+func sgrLen(s string) int {
+	if !strings.HasPrefix(s, "\x1b[") {
+		return 0
+	}
+	for i := 2; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == 'm':
+			return i + 1
+		case c != ';' && (c < '0' || c > '9'):
+			return 0
+		}
+	}
+	return 0
+}
+
+// ---- json ----
+
+// jsonReport is the JSON report. Its field names are a documented,
+// stable schema: fields may be added, never renamed or removed. Times are
+// RFC 3339 in UTC (null when unknown), durations float seconds, and lists
+// are [] rather than null when empty.
+type jsonReport struct {
+	GatheredAt string         `json:"gathered_at"`
+	Problems   bool           `json:"problems"` // a critical or warning finding: the command exits 1
+	Findings   []jsonFinding  `json:"findings"` // most likely first
+	Endpoints  []jsonEndpoint `json:"endpoints"`
+	Compare    *jsonEndpoint  `json:"compare"` // the working endpoint of --compare, or null
+	Operator   jsonOperator   `json:"operator"`
+	Missing    []string       `json:"missing"` // permissions the run lacked
+	Errors     []string       `json:"errors"`  // other failures while gathering
+}
+
+type jsonFinding struct {
+	Rule       string   `json:"rule"`
+	Hostname   string   `json:"hostname"`
+	Severity   string   `json:"severity"`   // critical, warning, info
+	Likelihood int      `json:"likelihood"` // 0..100
+	Title      string   `json:"title"`
+	Evidence   []string `json:"evidence"`
+	Next       []string `json:"next"`
+}
+
+type jsonEndpoint struct {
+	Hostname          string               `json:"hostname"` // as asked, or discovered
+	Object            *jsonObject          `json:"object"`   // null when no Ingress or Service claims the hostname
+	RequestedHostname string               `json:"requested_hostname"`
+	ObtainedHostname  string               `json:"obtained_hostname"` // the status' FQDN, "" until provisioned
+	Provisioned       bool                 `json:"provisioned"`
+	Suffixed          bool                 `json:"suffixed"`
+	Funnel            bool                 `json:"funnel"`
+	HTTPRedirect      bool                 `json:"http_redirect"`
+	Tags              string               `json:"tags"` // sorted, comma-joined; "" for the operator's default
+	ProxyClass        string               `json:"proxy_class"`
+	ProxyGroup        string               `json:"proxy_group"`
+	Invalid           []string             `json:"invalid"` // annotations the operator will not accept as meant
+	Backend           jsonBackend          `json:"backend"`
+	Warnings          []jsonWarning        `json:"warnings"` // latest first
+	ProxyPods         []jsonProxyPod       `json:"proxy_pods"`
+	PodsListed        bool                 `json:"pods_listed"` // false: proxy_pods is unknown, not empty
+	Logs              jsonLogs             `json:"logs"`
+	Probes            map[string]jsonProbe `json:"probes"` // by vantage: direct, tailnet
+}
+
+type jsonObject struct {
+	Kind      string `json:"kind"`     // ingress, proxygroup, service: the kind label of the metrics
+	Resource  string `json:"resource"` // Ingress or Service
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+}
+
+type jsonBackend struct {
+	Service        string `json:"service"` // namespace/name:port, "" when the endpoint names none
+	Known          bool   `json:"known"`   // whether the Service exists could be read
+	Found          bool   `json:"found"`
+	Checked        bool   `json:"checked"` // ready_addresses could be read
+	ReadyAddresses int    `json:"ready_addresses"`
+}
+
+type jsonWarning struct {
+	Reason  string  `json:"reason"`
+	Message string  `json:"message"`
+	Count   int32   `json:"count"`
+	Last    *string `json:"last"`
+}
+
+type jsonProxyPod struct {
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	Ready     bool   `json:"ready"`
+	Restarts  int32  `json:"restarts"`
+	Image     string `json:"image"`
+	Version   string `json:"version"`
+	Phase     string `json:"phase"`
+}
+
+type jsonLogs struct {
+	Read        bool           `json:"read"`
+	Lines       int            `json:"lines"`
+	Since       *string        `json:"since"`
+	RateLimited bool           `json:"rate_limited"` // counts are a lower bound
+	Events      []jsonLogEvent `json:"events"`       // sorted by their fields in enumeration order
+	Samples     []string       `json:"samples"`      // verbatim
+}
+
+// jsonLogEvent is a count of log lines of one kind; fields that do not
+// apply to the kind are "none", as in the exporter's metric labels.
+type jsonLogEvent struct {
+	Kind     string `json:"kind"`
+	Reason   string `json:"reason"`
+	Protocol string `json:"protocol"`
+	Family   string `json:"family"`
+	Port     string `json:"port"`
+	TLSCause string `json:"tls_cause"`
+	Count    int    `json:"count"`
+}
+
+type jsonProbe struct {
+	Success         bool               `json:"success"`
+	Reason          string             `json:"reason"`       // "" on success
+	CertProblem     string             `json:"cert_problem"` // "" when none
+	FailedPhase     string             `json:"failed_phase"` // "" on success
+	DurationSeconds float64            `json:"duration_seconds"`
+	Phases          map[string]float64 `json:"phases"`      // seconds, for the phases that ran
+	HTTPStatus      int                `json:"http_status"` // 0 without a response
+	TLSVersion      string             `json:"tls_version"`
+	CertExpiry      *string            `json:"cert_expiry"` // earliest NotAfter of the chain, null if none was seen
+	IP              string             `json:"ip"`          // the address dialled
+	Error           string             `json:"error"`       // the underlying error text
+}
+
+type jsonOperator struct {
+	Found        bool     `json:"found"`
+	Pod          string   `json:"pod"`
+	Version      string   `json:"version"`
+	Ready        bool     `json:"ready"`
+	WarningLines []string `json:"warning_lines"`
+}
+
+func writeJSON(b *bytes.Buffer, r Report) error {
+	ev := r.Evidence
+	out := jsonReport{
+		GatheredAt: reportTime(ev.GatheredAt),
+		Problems:   r.Problems(),
+		Findings:   []jsonFinding{},
+		Endpoints:  []jsonEndpoint{},
+		Operator: jsonOperator{
+			Found: ev.Operator.Found, Pod: ev.Operator.Pod, Version: ev.Operator.Version,
+			Ready: ev.Operator.Ready, WarningLines: orEmpty(ev.Operator.WarningLines),
+		},
+		Missing: orEmpty(ev.Missing),
+		Errors:  orEmpty(ev.Errors),
+	}
+	if ev.GatheredAt.IsZero() {
+		out.GatheredAt = ""
+	}
+	for _, f := range r.Findings {
+		out.Findings = append(out.Findings, jsonFinding{
+			Rule: f.Rule, Hostname: f.Hostname, Severity: string(f.Severity), Likelihood: f.Likelihood,
+			Title: f.Title, Evidence: orEmpty(f.Evidence), Next: orEmpty(f.Next),
+		})
+	}
+	for i := range ev.Endpoints {
+		out.Endpoints = append(out.Endpoints, jsonEndpointOf(&ev.Endpoints[i]))
+	}
+	if ev.Compare != nil {
+		c := jsonEndpointOf(ev.Compare)
+		out.Compare = &c
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(out); err != nil {
+		return err
+	}
+	escapeJSONControls(b, buf.Bytes())
+	return nil
+}
+
+func jsonEndpointOf(e *EndpointEvidence) jsonEndpoint {
+	j := jsonEndpoint{
+		Hostname:   e.Hostname,
+		Invalid:    []string{},
+		Warnings:   []jsonWarning{},
+		ProxyPods:  []jsonProxyPod{},
+		PodsListed: e.PodsListed,
+		Backend: jsonBackend{
+			Service: e.Backend.Service, Known: e.Backend.Known, Found: e.Backend.Found,
+			Checked: e.Backend.Checked, ReadyAddresses: e.Backend.ReadyAddr,
+		},
+		Logs: jsonLogs{
+			Read: e.Logs.Read, Lines: e.Logs.Lines, Since: jsonTime(e.Logs.Since),
+			RateLimited: e.Logs.RateLimit, Events: jsonLogEvents(e.Logs.Events), Samples: orEmpty(e.Logs.Samples),
+		},
+		Probes: map[string]jsonProbe{},
+	}
+	if o := e.Endpoint; o != nil {
+		j.Object = &jsonObject{Kind: string(o.Kind), Resource: o.Object().Resource, Namespace: o.Namespace, Name: o.Name}
+		j.RequestedHostname, j.ObtainedHostname = o.RequestedHostname, o.Hostname
+		j.Provisioned, j.Suffixed, j.Funnel, j.HTTPRedirect = o.Provisioned, o.Suffixed, o.Funnel, o.HTTPRedirect
+		j.Tags, j.ProxyClass, j.ProxyGroup = o.Tags, o.ProxyClass, o.ProxyGroup
+		j.Invalid = orEmpty(o.Invalid)
+	}
+	for _, w := range e.Warnings {
+		j.Warnings = append(j.Warnings, jsonWarning{Reason: w.Reason, Message: w.Message, Count: w.Count, Last: jsonTime(w.Last)})
+	}
+	for _, p := range e.Pods {
+		j.ProxyPods = append(j.ProxyPods, jsonProxyPod{
+			Namespace: p.Namespace, Name: p.Name, Ready: p.Ready, Restarts: p.Restarts,
+			Image: p.Image, Version: p.Version, Phase: p.Phase,
+		})
+	}
+	for v, r := range e.Probes {
+		p := jsonProbe{
+			Success: r.Success, Reason: string(r.Reason), CertProblem: string(r.CertProb),
+			FailedPhase: string(r.FailedPhase), DurationSeconds: r.Duration.Seconds(),
+			Phases: map[string]float64{}, HTTPStatus: r.HTTPStatus, TLSVersion: r.TLSVersion,
+			CertExpiry: jsonTime(r.CertExpiry),
+		}
+		for ph, d := range r.Phases {
+			p.Phases[string(ph)] = d.Seconds()
+		}
+		if r.IP != nil {
+			p.IP = r.IP.String()
+		}
+		if r.Err != nil {
+			p.Error = r.Err.Error()
+		}
+		j.Probes[v] = p
+	}
+	return j
+}
+
+// jsonLogEvents lists counted events in enumeration order. Events that
+// differ only in fields the schema leaves out are summed.
+func jsonLogEvents(events map[logmatch.Event]int) []jsonLogEvent {
+	keys := make([]logmatch.Event, 0, len(events))
+	for ev := range events {
+		keys = append(keys, ev)
+	}
+	rank := func(e logmatch.Event) [6]uint8 {
+		return [6]uint8{uint8(e.Kind), uint8(e.Reason), uint8(e.Protocol), uint8(e.Family), uint8(e.Port), uint8(e.TLSCause)}
+	}
+	slices.SortFunc(keys, func(a, b logmatch.Event) int {
+		ra, rb := rank(a), rank(b)
+		return slices.Compare(ra[:], rb[:])
+	})
+	out := []jsonLogEvent{}
+	for _, ev := range keys {
+		j := jsonLogEvent{
+			Kind: ev.Kind.String(), Reason: ev.Reason.String(), Protocol: ev.Protocol.String(),
+			Family: ev.Family.String(), Port: ev.Port.String(), TLSCause: ev.TLSCause.String(),
+		}
+		if n := len(out); n > 0 && sameLogEvent(out[n-1], j) {
+			out[n-1].Count += events[ev]
+			continue
+		}
+		j.Count = events[ev]
+		out = append(out, j)
+	}
+	return out
+}
+
+func sameLogEvent(a, b jsonLogEvent) bool {
+	a.Count, b.Count = 0, 0
+	return a == b
+}
+
+func jsonTime(t time.Time) *string {
+	if t.IsZero() {
+		return nil
+	}
+	s := reportTime(t)
+	return &s
+}
+
+func orEmpty[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+// escapeJSONControls copies encoded JSON, writing C1 controls and Unicode
+// format characters (which encoding/json leaves raw) as \u escapes: they
+// can only occur inside strings, where the escape means the same, and raw
+// they could drive a terminal the JSON is printed on.
+func escapeJSONControls(b *bytes.Buffer, js []byte) {
+	for i := 0; i < len(js); {
+		r, size := utf8.DecodeRune(js[i:])
+		if r >= 0x80 && (unicode.IsControl(r) || unicode.Is(unicode.Cf, r)) {
+			if r > 0xffff {
+				r1, r2 := utf16.EncodeRune(r)
+				fmt.Fprintf(b, `\u%04x\u%04x`, r1, r2)
+			} else {
+				fmt.Fprintf(b, `\u%04x`, r)
+			}
+		} else {
+			b.Write(js[i : i+size])
+		}
+		i += size
+	}
+}
