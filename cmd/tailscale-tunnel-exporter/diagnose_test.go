@@ -292,6 +292,9 @@ func TestEndToEndDiagnose(t *testing.T) {
 	if rep.Compare == nil || rep.Compare.Hostname != sim.Whoami || !rep.Compare.Probes["direct"].Success {
 		t.Errorf("compare = %+v, want %s probed ok", rep.Compare, sim.Whoami)
 	}
+	if strings.Contains(r.stdout, "operator-not-running") || !strings.Contains(r.stdout, "HTTPS is not enabled on the tailnet; ingress may not work") {
+		t.Errorf("the operator pod or its warning line is missing from the report:\n%s", r.stdout)
+	}
 	// The exporter's RBAC has no EndpointSlices: a finding, not a crash.
 	if !strings.Contains(r.stdout, "forbidden: list endpointslices.discovery.k8s.io in namespace kube-system") {
 		t.Errorf("the missing EndpointSlices permission is not reported:\n%s", r.stdout)

@@ -25,6 +25,7 @@ import (
 const (
 	operatorNS  = "tailscale"
 	clusterPod  = "ts-traefik-ingress-7xk2p-0"
+	operatorPod = "operator-6d8f7c9b5-q2w4e"
 	whoamiPod   = "ts-whoami-9fzq4-0"
 	proxyImage  = "tailscale/tailscale:v1.98.10"
 	incidentTag = "tag:k8s"
@@ -142,6 +143,16 @@ func startIncidentCluster(t *testing.T) *incidentCluster {
 	must(err)
 	ic.kubeconfig = filepath.Join(t.TempDir(), "kubeconfig")
 	must(c.WriteKubeconfig(ic.kubeconfig, token))
+
+	// The operator itself (Deployment "operator", label app=operator), with
+	// the warning its reconciler logs about HTTPS, as diagnose reads it.
+	kubetest.CreatePod(t, ic.admin, &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: operatorNS, Name: operatorPod, Labels: map[string]string{"app": "operator"}},
+		Spec:       corev1.PodSpec{NodeName: "node-1", Containers: []corev1.Container{{Name: "operator", Image: "tailscale/k8s-operator:v1.98.10"}}},
+	})
+	kubelet.Append(operatorNS, operatorPod, "operator",
+		`{"level":"info","ts":"2026-11-24T09:30:11Z","logger":"ingress-reconciler","msg":"reconciling ingress","ingress":"kube-system/traefik-ingress"}`,
+		`{"level":"warn","ts":"2026-11-24T09:30:12Z","logger":"ingress-reconciler","msg":"HTTPS is not enabled on the tailnet; ingress may not work","ingress":"kube-system/traefik-ingress"}`)
 
 	// The proxies log as tailscaled does; the cluster tunnel's drops the
 	// Funnel relays' IPv6 connections to 443.
