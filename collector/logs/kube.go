@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -69,6 +70,13 @@ func FollowTargets(pods []discovery.ProxyPod, eps []discovery.Endpoint) []Follow
 // counts what the lines say. Streams start at "now", so an exporter restart
 // does not replay history; a stream that ends or fails is resumed from the
 // last line counted, with backoff while it keeps failing.
+//
+// A resumed stream serves the container's current instance only, so every
+// resume first reads the previous instance's log (previous=true) from the
+// same position: what a container restarted while the stream was down
+// wrote after the last line counted is counted too. The API keeps a single
+// previous instance, so two restarts during one outage still lose what the
+// instance running when the stream broke wrote after the last line counted.
 type PodLogs struct {
 	Client        kubernetes.Interface
 	Matcher       *MatcherRef
@@ -144,7 +152,7 @@ func (p *PodLogs) follow(ctx context.Context, t FollowTarget, stream Stream) {
 	pos := Position{Time: time.Now()}
 	backoff := minB
 	var lastKind ErrorKind
-	for opened := false; ; {
+	for opened, first := false, true; ; first = false {
 		since := metav1.NewTime(pos.SinceTime())
 		rc, err := p.Client.CoreV1().Pods(t.Pod.Namespace).GetLogs(t.Pod.Name, &corev1.PodLogOptions{
 			Container: ProxyContainer, Follow: true, Timestamps: true, SinceTime: &since,
@@ -169,6 +177,16 @@ func (p *PodLogs) follow(ctx context.Context, t FollowTarget, stream Stream) {
 			opened, lastKind = true, ""
 			stream.SetUp(true)
 			before := pos
+			if !first {
+				// Read after the current stream is open, not before: a
+				// restart in between then makes the opened instance the
+				// previous one, read whole and deduplicated by the same
+				// position, instead of a running instance's lines being
+				// lost. It also costs no request while the API refuses.
+				// Not on the very first open: history before "now" is
+				// not counted.
+				p.readPrevious(ctx, t.Pod, r, &pos, stream, logger)
+			}
 			err = r.ReadKube(rc, &pos)
 			rc.Close()
 			if ctx.Err() != nil {
@@ -192,6 +210,47 @@ func (p *PodLogs) follow(ctx context.Context, t FollowTarget, stream Stream) {
 		}
 		backoff = min(backoff*2, maxB)
 	}
+}
+
+// readPrevious counts the lines of the proxy container's previous instance
+// after pos and advances pos past them. Every line ReadKube counts lies
+// after pos, and pos moves past it, so a line served again (the previous
+// instance re-read on each resume, or the same terminated instance served
+// as both previous and current) is never counted twice. Its failures are
+// counted but do not keep the current stream from being read.
+func (p *PodLogs) readPrevious(ctx context.Context, pod PodRef, r *Reader, pos *Position, stream Stream, logger log.Logger) {
+	since := metav1.NewTime(pos.SinceTime())
+	rc, err := p.Client.CoreV1().Pods(pod.Namespace).GetLogs(pod.Name, &corev1.PodLogOptions{
+		Container: ProxyContainer, Previous: true, Timestamps: true, SinceTime: &since,
+	}).Stream(ctx)
+	switch {
+	case err == nil:
+	case ctx.Err() != nil:
+		return
+	case noPreviousInstance(err):
+		// The container has not restarted since the pod started: normal.
+		level.Debug(logger).Log("msg", "no previous instance of the proxy container", "err", err)
+		return
+	default:
+		kind := errorKind(err)
+		stream.Failed(kind)
+		level.Warn(logger).Log("msg", "cannot read the previous proxy container's log; lines it wrote while the stream was down may be missed",
+			"kind", kind, "err", describe(err, pod))
+		return
+	}
+	err = r.ReadKube(rc, pos)
+	rc.Close()
+	if err != nil && ctx.Err() == nil {
+		stream.Failed(ErrStream)
+		level.Warn(logger).Log("msg", "the previous proxy container's log broke; lines it wrote while the stream was down may be missed", "err", err)
+	}
+}
+
+// noPreviousInstance reports whether err is the kubelet's answer for a
+// container that never terminated: "previous terminated container ... not
+// found", which the apiserver relays as a BadRequest.
+func noPreviousInstance(err error) bool {
+	return apierrors.IsBadRequest(err) && strings.Contains(err.Error(), "previous terminated container")
 }
 
 func errorKind(err error) ErrorKind {

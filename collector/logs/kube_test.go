@@ -49,6 +49,7 @@ func TestPodLogsThroughAPIServer(t *testing.T) {
 	t.Run("forbidden pods/log", func(t *testing.T) { testForbidden(t, c) })
 	t.Run("pod deleted mid-stream", func(t *testing.T) { testPodDeleted(t, c) })
 	t.Run("container restart", func(t *testing.T) { testContainerRestart(t, c) })
+	t.Run("outages, with and without a restart", func(t *testing.T) { testOutages(t, c) })
 	t.Run("huge line and binary garbage", func(t *testing.T) { testBadLines(t, c) })
 	t.Run("target dropped and added again keeps its series", func(t *testing.T) { testResync(t, c) })
 	// Last: it restarts the shared apiserver.
@@ -613,11 +614,105 @@ func testContainerRestart(t *testing.T, c *kubetest.Cluster) {
 	if err := kubetest.RestartContainer(rctx, c.AdminClient(), e.ns, tgt.Pod.Name, ProxyContainer); err != nil {
 		t.Fatal(err)
 	}
-	e.kubelet.CutStreams() // the old container's stream ends with it
+	e.kubelet.RestartContainer(e.ns, tgt.Pod.Name, ProxyContainer) // its stream ends with it
 	e.append(tgt, w.add("boot: Starting tailscaled", logmatch.FamilyNone), dropLine(&w, 2, true), dropLine(&w, 3, false))
 	settle(t, e, p, tgt, &w)
 	if tot := p.Counters.Totals(keyOf(tgt)); tot.Reconnects < 1 || !tot.Up {
 		t.Errorf("reconnects = %d, up = %v: want the new container followed", tot.Reconnects, tot.Up)
+	}
+}
+
+// testOutages: the stream breaks and stays down while lines are written;
+// in some cases the container restarts meanwhile, so that the lines its old
+// instance wrote are only in the previous instance's log. Every line is
+// counted once when the stream is back, and once more after a plain cut
+// (the previous instance is read again on every resume). A container that
+// never restarted has no previous instance: the API's 400 for it is
+// neither an error nor a log line above debug.
+func testOutages(t *testing.T, c *kubetest.Cluster) {
+	tests := []struct {
+		name    string
+		refuse  bool // the kubelet refuses log requests while down, not only cuts the stream
+		restart bool // the container restarts while the stream is down
+	}{
+		{name: "outage, container restarted meanwhile", refuse: true, restart: true},
+		{name: "outage, no restart", refuse: true},
+		{name: "plain reconnect, no restart"},
+	}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newKubeEnv(t, c)
+			var logs syncBuffer
+			client, _ := newClient(t, c.RESTConfig(c.AdminToken))
+			p, ctx := startPodLogs(t, client, log.NewLogfmtLogger(&logs))
+			tgt := e.pod(t, "ts-outage-0")
+			k := keyOf(tgt)
+			p.Sync(ctx, []FollowTarget{tgt})
+			e.kubelet.WaitOpenStreams(t, 1, kubeWait)
+			rng := rand.New(rand.NewPCG(5, uint64(i)))
+			var w truth
+			// Separate appends stamped alike: lines before and after the
+			// break share one timestamp, so the resume must skip exactly
+			// the ones counted before it, in both instances' logs.
+			at := time.Now()
+			burst := func(n int) {
+				for range n {
+					e.appendAt(tgt, at, w.next(rng))
+				}
+			}
+			counted := func() bool { return p.Counters.Totals(k).Lines >= uint64(w.lines) }
+			countedWhat := func() string {
+				return fmt.Sprintf("counted %d lines, wrote %d", p.Counters.Totals(k).Lines, w.lines)
+			}
+
+			burst(20) // A
+			eventually(t, countedWhat, counted)
+			if tc.refuse {
+				e.kubelet.FailWith(http.StatusServiceUnavailable)
+			}
+			e.kubelet.CutStreams()
+			if tc.refuse {
+				// Down for sure: the follower has been refused at least once.
+				eventually(t, func() string { return "the follower did not try again" }, func() bool {
+					return e.kubelet.InjectedFailures() >= 1 && e.kubelet.OpenStreams() == 0
+				})
+			}
+			burst(20) // B, by the old instance
+			if tc.restart {
+				e.kubelet.RestartContainer(e.ns, tgt.Pod.Name, ProxyContainer)
+				at = time.Now() // the new instance writes later than the old one
+			}
+			burst(20) // C
+			if tc.refuse {
+				e.kubelet.FailWith(0)
+			}
+			settle(t, e, p, tgt, &w)
+
+			reconnects := p.Counters.Totals(k).Reconnects
+			if reconnects < 1 {
+				t.Errorf("reconnects = %d, want the stream resumed", reconnects)
+			}
+			e.kubelet.CutStreams()
+			eventually(t, func() string { return "no reconnect after the second cut" },
+				func() bool { return p.Counters.Totals(k).Reconnects > reconnects })
+			at = time.Now() // after the sentinel: a log's timestamps do not go back
+			burst(20)       // D
+			settle(t, e, p, tgt, &w)
+
+			// Each refused request is one error, of kind other; the 400s
+			// for a missing previous instance add none.
+			if got, want := streamErrors(t, p.Counters, tgt, ErrOther), e.kubelet.InjectedFailures(); got != float64(want) {
+				t.Errorf("errors of kind other = %v, want %d (the refused requests)", got, want)
+			}
+			for _, l := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+				if strings.Contains(l, "previous") && !strings.Contains(l, "level=debug") {
+					t.Errorf("log line about the previous instance above debug: %s", l)
+				}
+			}
+			if !tc.restart && len(logs.linesWith("no previous instance")) == 0 {
+				t.Error("no resume asked for the previous instance: the case proves nothing")
+			}
+		})
 	}
 }
 
@@ -748,6 +843,12 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func (s *syncBuffer) linesWith(sub string) []string {

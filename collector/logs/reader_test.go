@@ -99,6 +99,80 @@ func TestReadKubeExactlyOnce(t *testing.T) {
 	}
 }
 
+// TestReadKubePreviousInstance is the resume of a broken stream as the
+// follower does it: the previous instance's log, then the current one's,
+// both from the position, each served from the start of its second. Lines
+// of two instances may share that second, even a timestamp: none is counted
+// twice, and the container's lines after the position are all counted.
+func TestReadKubePreviousInstance(t *testing.T) {
+	base := time.Date(2026, 11, 24, 9, 32, 16, 0, time.UTC)
+	// at is a log with one line per offset in milliseconds from base.
+	at := func(ms ...int) kubeLog {
+		var l kubeLog
+		for i, m := range ms {
+			l.ts = append(l.ts, base.Add(time.Duration(m)*time.Millisecond))
+			l.lines = append(l.lines, fmt.Sprintf("Drop: TCP{100.64.0.%d:1 > 100.64.0.2:443} 60 no rules matched", i))
+		}
+		return l
+	}
+	cat := func(logs ...kubeLog) kubeLog {
+		var l kubeLog
+		for _, x := range logs {
+			l.ts = append(l.ts, x.ts...)
+			l.lines = append(l.lines, x.lines...)
+		}
+		return l
+	}
+	head := func(l kubeLog, n int) kubeLog { return kubeLog{ts: l.ts[:n], lines: l.lines[:n]} }
+	old, restarted := at(100, 100, 400, 400, 1200), at(1500, 2000)
+	p, c := at(100, 300), at(500, 500, 900)
+	pEndsAtPos := at(100, 500)
+	x := at(100, 100, 200)
+	burst := at(100, 100, 100)
+
+	tests := []struct {
+		name              string
+		start             time.Duration // the follower's "now", after base
+		before            kubeLog       // counted before the stream broke
+		previous, current kubeLog       // what the resume is served
+		want              uint64        // lines the resume counts
+	}{
+		{name: "restarted while down: the old instance's tail, then the new one",
+			before: head(old, 3), previous: old, current: restarted, want: 2 + 2},
+		{name: "restarted while down in the second of the position",
+			before: head(burst, 1), previous: burst, current: at(150), want: 2 + 1},
+		{name: "not restarted: the previous instance ends in the second of the position",
+			before: cat(p, head(c, 2)), previous: p, current: c, want: 1},
+		{name: "not restarted: the previous instance's last line is stamped like the position",
+			before: cat(pEndsAtPos, head(c, 2)), previous: pEndsAtPos, current: c, want: 1},
+		{name: "a terminated instance served as both previous and current",
+			before: head(x, 2), previous: x, current: x, want: 1},
+		{name: "nothing counted yet: the previous instance's lines after the start count",
+			start: 250 * time.Millisecond, previous: p, current: at(400), want: 1 + 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r, counters := newReader(t)
+			pos := Position{Time: base.Add(tc.start)}
+			if err := r.ReadKube(bytes.NewReader(tc.before.since(pos.SinceTime())), &pos); err != nil {
+				t.Fatal(err)
+			}
+			before := counters.Totals(key).Lines
+			if before != uint64(len(tc.before.lines)) {
+				t.Fatalf("counted %d lines before the break, want %d", before, len(tc.before.lines))
+			}
+			for _, l := range []kubeLog{tc.previous, tc.current} {
+				if err := r.ReadKube(bytes.NewReader(l.since(pos.SinceTime())), &pos); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got := counters.Totals(key).Lines - before; got != tc.want {
+				t.Errorf("the resume counted %d lines, want %d", got, tc.want)
+			}
+		})
+	}
+}
+
 func TestReadKubeStartsAtNow(t *testing.T) {
 	now := time.Date(2026, 11, 24, 9, 32, 16, 500_000_000, time.UTC)
 	log := kubeLog{

@@ -28,8 +28,9 @@ type LogLine struct {
 
 // Kubelet is a fake kubelet: an HTTPS server on 127.0.0.1 answering
 // GET /containerLogs/{ns}/{pod}/{container} from in-memory logs, the way the
-// apiserver's pods/log proxy calls a real one. It honours follow,
-// timestamps, sinceTime, sinceSeconds, tailLines and limitBytes.
+// apiserver's pods/log proxy calls a real one. It honours follow, previous,
+// timestamps, sinceTime, sinceSeconds, tailLines and limitBytes, and keeps
+// one previous instance per container, as a real kubelet does.
 type Kubelet struct {
 	// Port is where it listens on 127.0.0.1.
 	Port int
@@ -37,11 +38,14 @@ type Kubelet struct {
 	srv *httptest.Server
 
 	mu       sync.Mutex
-	logs     map[string][]LogLine // key namespace/pod/container
-	appended chan struct{}        // closed and replaced on every Append
+	logs     map[string][]LogLine // the running instance; key namespace/pod/container
+	previous map[string][]LogLine // the last terminated instance, if any
+	restarts map[string]int       // instances ended, so a follower sees its own end
+	changed  chan struct{}        // closed and replaced on every Append and restart
 	cut      chan struct{}        // closed and replaced by CutStreams
 	status   int                  // injected failure status, 0 for none
 	requests int
+	injected int // requests answered with the injected status
 	open     int
 	closed   bool
 }
@@ -51,7 +55,9 @@ func NewKubelet(t testing.TB) *Kubelet {
 	t.Helper()
 	k := &Kubelet{
 		logs:     map[string][]LogLine{},
-		appended: make(chan struct{}),
+		previous: map[string][]LogLine{},
+		restarts: map[string]int{},
+		changed:  make(chan struct{}),
 		cut:      make(chan struct{}),
 	}
 	mux := http.NewServeMux()
@@ -92,8 +98,29 @@ func (k *Kubelet) AppendAt(namespace, pod, container string, at time.Time, lines
 	for i, text := range lines {
 		k.logs[key] = append(k.logs[key], LogLine{Time: at.Add(time.Duration(i)), Text: text})
 	}
-	close(k.appended)
-	k.appended = make(chan struct{})
+	close(k.changed)
+	k.changed = make(chan struct{})
+}
+
+// RestartContainer ends the running instance of a container and starts an
+// empty one, as a kubelet does when the container exits and is restarted:
+// the old lines become the previous instance (served with previous=true,
+// replacing any older one) and follow streams of the old instance end
+// cleanly once they have sent its last line. Lines appended from now on go
+// to the new instance. It does not touch the pod's status: see the
+// package's RestartContainer for that.
+func (k *Kubelet) RestartContainer(namespace, pod, container string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	key := logKey(namespace, pod, container)
+	k.previous[key] = k.logs[key]
+	if k.previous[key] == nil {
+		k.previous[key] = []LogLine{} // an instance that wrote nothing is still one
+	}
+	delete(k.logs, key)
+	k.restarts[key]++
+	close(k.changed)
+	k.changed = make(chan struct{})
 }
 
 // Lines returns a copy of a container's log.
@@ -125,6 +152,13 @@ func (k *Kubelet) Requests() int {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	return k.requests
+}
+
+// InjectedFailures counts log requests answered with FailWith's status.
+func (k *Kubelet) InjectedFailures() int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.injected
 }
 
 // OpenStreams counts log responses in progress (mostly follow streams).
@@ -189,15 +223,18 @@ func logKey(namespace, pod, container string) string {
 
 // logQuery is the subset of the kubelet's log options the apiserver passes on.
 type logQuery struct {
-	follow, timestamps bool
-	since              time.Time
-	tailLines          int // -1: all
-	limitBytes         int // 0: no limit
+	follow, previous, timestamps bool
+	since                        time.Time
+	tailLines                    int // -1: all
+	limitBytes                   int // 0: no limit
 }
 
 func parseLogQuery(r *http.Request) (logQuery, error) {
 	q := r.URL.Query()
-	lq := logQuery{follow: q.Get("follow") == "true", timestamps: q.Get("timestamps") == "true", tailLines: -1}
+	lq := logQuery{
+		follow: q.Get("follow") == "true", previous: q.Get("previous") == "true",
+		timestamps: q.Get("timestamps") == "true", tailLines: -1,
+	}
 	if s := q.Get("sinceTime"); s != "" {
 		t, err := time.Parse(time.RFC3339Nano, s)
 		if err != nil {
@@ -255,16 +292,21 @@ func (l *limitedWriter) Write(p []byte) (int, error) {
 }
 
 func (k *Kubelet) serveLogs(w http.ResponseWriter, r *http.Request) {
-	key := logKey(r.PathValue("namespace"), r.PathValue("pod"), r.PathValue("container"))
+	namespace, pod, container := r.PathValue("namespace"), r.PathValue("pod"), r.PathValue("container")
+	key := logKey(namespace, pod, container)
 	k.mu.Lock()
 	k.requests++
 	status := k.status
+	if status != 0 {
+		k.injected++
+	}
 	if k.closed {
 		status = http.StatusServiceUnavailable
 	}
 	k.open++
-	appended, cut := k.appended, k.cut
-	lines := k.logs[key]
+	changed, cut := k.changed, k.cut
+	lines, restarts := k.logs[key], k.restarts[key]
+	previous, hasPrevious := k.previous[key]
 	k.mu.Unlock()
 	defer func() {
 		k.mu.Lock()
@@ -280,6 +322,16 @@ func (k *Kubelet) serveLogs(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
+	}
+	if q.previous {
+		if !hasPrevious {
+			// A real kubelet's answer, word for word (it names the pod
+			// name_namespace); the apiserver relays it as a BadRequest.
+			http.Error(w, fmt.Sprintf("previous terminated container %q in pod %q not found", container, pod+"_"+namespace), http.StatusBadRequest)
+			return
+		}
+		// A terminated instance's log is complete: there is nothing to follow.
+		lines, q.follow = previous, false
 	}
 	w.Header().Set("Content-Type", "text/plain")
 	w.WriteHeader(http.StatusOK)
@@ -315,7 +367,7 @@ func (k *Kubelet) serveLogs(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		select {
-		case <-appended:
+		case <-changed:
 		case <-cut:
 			// Abort the connection instead of ending the chunked body cleanly.
 			panic(http.ErrAbortHandler)
@@ -323,9 +375,19 @@ func (k *Kubelet) serveLogs(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		k.mu.Lock()
-		all := k.logs[key]
-		first, next = all[next:], len(all)
-		appended = k.appended
+		if k.restarts[key] != restarts {
+			// The instance followed has exited: send the rest of what it
+			// wrote (unless a second restart already dropped it) and end
+			// the stream cleanly, as a kubelet does.
+			first, q.follow = nil, false
+			if k.restarts[key] == restarts+1 {
+				first = k.previous[key][next:]
+			}
+		} else {
+			all := k.logs[key]
+			first, next = all[next:], len(all)
+		}
+		changed = k.changed
 		k.mu.Unlock()
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -87,12 +88,12 @@ func kubeletGet(t *testing.T, k *Kubelet, path string, q url.Values) (int, strin
 	return resp.StatusCode, string(body)
 }
 
-// A follower of a container with no lines yet gets them once appended, and
-// CutStreams drops its connection instead of ending the body cleanly.
-func TestKubeletFollow(t *testing.T) {
-	k := NewKubelet(t)
+// followTailscale opens a follow stream of ns/pod/tailscale, waits until
+// the kubelet holds it, and returns the lines it delivers.
+func followTailscale(t *testing.T, k *Kubelet) (*http.Response, <-chan string) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
+	t.Cleanup(cancel)
 	u := "https://127.0.0.1:" + strconv.Itoa(k.Port) + "/containerLogs/ns/pod/tailscale?follow=true"
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
@@ -102,9 +103,16 @@ func TestKubeletFollow(t *testing.T) {
 	if err != nil {
 		t.Fatalf("GET %s: %v", u, err)
 	}
-	defer resp.Body.Close()
+	t.Cleanup(func() { resp.Body.Close() })
 	k.WaitOpenStreams(t, 1, 5*time.Second)
-	lines := readLines(resp.Body)
+	return resp, readLines(resp.Body)
+}
+
+// A follower of a container with no lines yet gets them once appended, and
+// CutStreams drops its connection instead of ending the body cleanly.
+func TestKubeletFollow(t *testing.T) {
+	k := NewKubelet(t)
+	resp, lines := followTailscale(t, k)
 	k.Append("ns", "pod", "tailscale", "first", "second")
 	wantLine(t, lines, "first")
 	wantLine(t, lines, "second")
@@ -126,5 +134,72 @@ func TestKubeletFollow(t *testing.T) {
 	}
 	if err := poll(5*time.Second, 10*time.Millisecond, func() (bool, error) { return k.OpenStreams() == 0, nil }); err != nil {
 		t.Fatalf("open streams after cut = %d, want 0: %v", k.OpenStreams(), err)
+	}
+}
+
+// RestartContainer ends the follow streams of the old instance cleanly,
+// after its last line, and keeps exactly one previous instance, served
+// with previous=true under the same query rules and never followed.
+func TestKubeletRestartContainer(t *testing.T) {
+	k := NewKubelet(t)
+	t0 := time.Now().Add(-time.Hour).Truncate(time.Second).UTC()
+	ts := func(d time.Duration) string { return t0.Add(d).Format(TimestampFormat) + " " }
+	notFound := `previous terminated container "tailscale" in pod "pod_ns" not found`
+
+	if status, body := kubeletGet(t, k, "ns/pod/tailscale", url.Values{"previous": {"true"}}); status != http.StatusBadRequest || !strings.Contains(body, notFound) {
+		t.Fatalf("previous before any restart: %d %q, want 400 saying %q", status, body, notFound)
+	}
+
+	// A follower of the first instance gets its lines, including one
+	// written just before the restart, then a clean end.
+	resp, lines := followTailscale(t, k)
+	k.AppendAt("ns", "pod", "tailscale", t0, "one", "two")
+	wantLine(t, lines, "one")
+	wantLine(t, lines, "two")
+	k.AppendAt("ns", "pod", "tailscale", t0.Add(time.Minute), "three")
+	k.RestartContainer("ns", "pod", "tailscale")
+	k.AppendAt("ns", "pod", "tailscale", t0.Add(2*time.Minute), "four") // the new instance's
+	wantLine(t, lines, "three")
+	select {
+	case l, ok := <-lines:
+		if ok {
+			t.Fatalf("after the restart got %q, want the end of the stream", l)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("stream of the old instance still open 10s after the restart")
+	}
+	if _, err := resp.Body.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("read after the restart: err = %v, want a clean EOF", err)
+	}
+
+	tests := []struct {
+		name  string
+		query url.Values
+		want  string
+	}{
+		{name: "current is the new instance", query: url.Values{}, want: "four\n"},
+		{name: "previous", query: url.Values{"previous": {"true"}}, want: "one\ntwo\nthree\n"},
+		{name: "previous is never followed", query: url.Values{"previous": {"true"}, "follow": {"true"}}, want: "one\ntwo\nthree\n"},
+		{name: "previous with timestamps and sinceTime",
+			query: url.Values{"previous": {"true"}, "timestamps": {"true"}, "sinceTime": {t0.Add(time.Minute).Format(time.RFC3339)}},
+			want:  ts(time.Minute) + "three\n"},
+		{name: "previous with tailLines", query: url.Values{"previous": {"true"}, "tailLines": {"2"}}, want: "two\nthree\n"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			status, body := kubeletGet(t, k, "ns/pod/tailscale", tc.query)
+			if status != http.StatusOK || body != tc.want {
+				t.Fatalf("got %d %q, want 200 %q", status, body, tc.want)
+			}
+		})
+	}
+
+	// A second restart replaces the previous instance: the first is gone.
+	k.RestartContainer("ns", "pod", "tailscale")
+	if status, body := kubeletGet(t, k, "ns/pod/tailscale", url.Values{"previous": {"true"}}); status != http.StatusOK || body != "four\n" {
+		t.Fatalf("previous after a second restart: %d %q, want 200 %q", status, body, "four\n")
+	}
+	if status, body := kubeletGet(t, k, "ns/pod/other", url.Values{"previous": {"true"}}); status != http.StatusBadRequest {
+		t.Fatalf("previous of a container never restarted: %d %q, want 400", status, body)
 	}
 }

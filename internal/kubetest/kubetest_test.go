@@ -262,6 +262,34 @@ func testPodLogs(t *testing.T, c *Cluster) {
 		}
 	})
 
+	// The apiserver passes previous=true on and relays the kubelet's 400 as
+	// a BadRequest carrying its words.
+	t.Run("previous instance", func(t *testing.T) {
+		// Stream, as the exporter reads logs: DoRaw would decode the
+		// error body as a generic "rejected for an unknown reason".
+		previous := func() (string, error) {
+			rc, err := client.CoreV1().Pods(ns).GetLogs(pod.Name, &corev1.PodLogOptions{
+				Container: "tailscale", Previous: true}).Stream(ctx)
+			if err != nil {
+				return "", err
+			}
+			defer rc.Close()
+			raw, err := io.ReadAll(rc)
+			return string(raw), err
+		}
+		_, err := previous()
+		want := `previous terminated container "tailscale" in pod "` + pod.Name + "_" + ns + `" not found`
+		if !apierrors.IsBadRequest(err) || !strings.Contains(err.Error(), want) {
+			t.Fatalf("previous before a restart: err = %v, want a BadRequest saying %q", err, want)
+		}
+		kubelet.RestartContainer(ns, pod.Name, "tailscale")
+		kubelet.Append(ns, pod.Name, "tailscale", "new instance")
+		got, err := previous()
+		if wantLogs := "boot: starting\nDrop: TCP{100.64.0.1:65076 > 100.64.0.2:443} 60 no rules matched\nappended while following\n"; err != nil || got != wantLogs {
+			t.Fatalf("previous after a restart = %q (%v), want %q", got, err, wantLogs)
+		}
+	})
+
 	t.Run("container restart and pod deletion", func(t *testing.T) {
 		if err := RestartContainer(ctx, client, ns, pod.Name, "tailscale"); err != nil {
 			t.Fatal(err)
