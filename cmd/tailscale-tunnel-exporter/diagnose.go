@@ -31,7 +31,7 @@ type diagnoseCmd struct {
 }
 
 func addDiagnoseCommand(a *kingpin.Application) diagnoseCmd {
-	c := a.Command("diagnose", "Gather the evidence about failing endpoints (objects, Events, proxy pods and logs, the operator, live probes) and report the likely causes, ranked. Read-only. Exit code 0: no problem found, 1: problems found, 2: the diagnosis itself failed.")
+	c := a.Command("diagnose", "Gather the evidence about failing endpoints (objects, Events, proxy pods and logs, the operator, live probes) and report the likely causes, ranked. Read-only. Exit code 0: no problem found, 1: problems found, 2: the diagnosis itself failed or ran out of --timeout (the report shows what was gathered).")
 	return diagnoseCmd{
 		cmd:       c,
 		hostnames: c.Arg("hostname", "Endpoints to diagnose (FQDN, requested name or first label); default every discovered endpoint.").Strings(),
@@ -87,9 +87,11 @@ func (d diagnoseCmd) run(src configSource, kube kubeFlags, hostLogs logSourceFla
 		Matcher:           cfg.Matcher,
 		HostLogs:          logFiles,
 	})
-	if err != nil {
-		fmt.Fprintln(stderr, "diagnose:", err)
-		return 2
+	// Out of time: the evidence gathered so far is still reported, and
+	// the exit code says the diagnosis is incomplete.
+	incomplete := err != nil
+	if incomplete {
+		fmt.Fprintf(stderr, "diagnose: %v (after --timeout=%s); reporting what was gathered\n", err, *d.timeout)
 	}
 	report := diagnose.Diagnose(ev)
 	color := *d.color == "always" || *d.color == "auto" && isTerminal(stdout)
@@ -97,7 +99,10 @@ func (d diagnoseCmd) run(src configSource, kube kubeFlags, hostLogs logSourceFla
 		fmt.Fprintln(stderr, "diagnose: write report:", err)
 		return 2
 	}
-	if report.Problems() {
+	switch {
+	case incomplete:
+		return 2
+	case report.Problems():
 		return 1
 	}
 	return 0

@@ -5,10 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -227,6 +229,9 @@ current-context: c
 		{"log file without hostname", []string{"--logs.file=" + bad}, 2, []string{"--logs.hostname"}},
 		{"missing kubeconfig", []string{"--kubeconfig=" + filepath.Join(dir, "absent")}, 2, []string{"absent"}},
 		{"API server unreachable", []string{"--kubeconfig=" + kubeconfig, "-o", "json"}, 0, []string{`"errors": [`, "127.0.0.1:1"}},
+		// A peer that never finishes the handshake outlasts --timeout: the
+		// partial report is still written.
+		{"out of time", []string{"--probe.resolve=stall.example.ts.net=" + stallingPeer(t), "--timeout=300ms", "-o", "json", "stall.example.ts.net"}, 2, []string{"--timeout=300ms", `"hostname": "stall.example.ts.net"`}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			r := runDiagnose(t, c.args...)
@@ -311,4 +316,35 @@ func TestEndToEndDiagnose(t *testing.T) {
 			t.Error(err)
 		}
 	}
+}
+
+// stallingPeer accepts TCP connections on loopback and never answers.
+func stallingPeer(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conns []net.Conn
+	var mu sync.Mutex
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return l.Addr().String()
 }
