@@ -464,7 +464,7 @@ func vantagesOf(e *EndpointEvidence) []string {
 // probeLine describes one probe result in a sentence.
 func probeLine(vantage string, r prober.Result) string {
 	if r.Success {
-		return fmt.Sprintf("%s probe: HTTP %d in %s", vantage, r.HTTPStatus, ms(r.Duration))
+		return fmt.Sprintf("%s probe: HTTP %d in %s", vantage, r.HTTPStatus, reportDuration(r.Duration))
 	}
 	var steps []string
 	for _, p := range prober.Phases {
@@ -472,7 +472,7 @@ func probeLine(vantage string, r prober.Result) string {
 		if !ok || p == r.FailedPhase {
 			continue
 		}
-		steps = append(steps, fmt.Sprintf("%s %s", phaseVerb(p), ms(d)))
+		steps = append(steps, fmt.Sprintf("%s %s", phaseVerb(p), reportDuration(d)))
 	}
 	what := string(r.Reason)
 	if r.CertProb != prober.CertOK {
@@ -480,7 +480,7 @@ func probeLine(vantage string, r prober.Result) string {
 	}
 	line := fmt.Sprintf("%s probe failed: %s", vantage, what)
 	if r.FailedPhase != "" {
-		line += fmt.Sprintf(" in the %s phase after %s", r.FailedPhase, ms(r.Phases[r.FailedPhase]))
+		line += fmt.Sprintf(" in the %s phase after %s", r.FailedPhase, reportDuration(r.Phases[r.FailedPhase]))
 	}
 	if len(steps) > 0 {
 		line += "; " + strings.Join(steps, ", ")
@@ -501,16 +501,6 @@ func phaseVerb(p prober.Phase) string {
 		return "TLS handshake done in"
 	}
 	return "HTTP answered in"
-}
-
-func ms(d time.Duration) string {
-	if d < time.Millisecond {
-		return "<1ms"
-	}
-	if d >= time.Second {
-		return d.Round(10 * time.Millisecond).String()
-	}
-	return d.Round(time.Millisecond).String()
 }
 
 func tlsHandshakeStalls(s subject) []Finding {
@@ -582,20 +572,12 @@ func certificateExpiring(s subject) []Finding {
 		return []Finding{{
 			Severity:   SeverityWarning,
 			Likelihood: 35,
-			Title:      fmt.Sprintf("Its certificate expires in %s", days(left)),
+			Title:      "Its certificate expires in " + plural(int(left.Hours()/24), "day"),
 			Evidence:   []string{fmt.Sprintf("%s probe: earliest certificate expiry %s", v, r.CertExpiry.UTC().Format(time.RFC3339))},
 			Next:       []string{"the proxy renews about 30 days before expiry: if it has not, its log tells why (ACME errors, HTTPS disabled)"},
 		}}
 	}
 	return nil
-}
-
-func days(d time.Duration) string {
-	n := int(d.Hours() / 24)
-	if n == 1 {
-		return "1 day"
-	}
-	return fmt.Sprintf("%d days", n)
 }
 
 // probeAdvice is what a failed probe's reason suggests, for reasons no

@@ -613,16 +613,7 @@ func TestAPIFailures(t *testing.T) {
 			}
 			return true
 		})
-		if h.d.Synced() || len(h.d.Endpoints()) != 0 {
-			t.Error("synced or found endpoints with no API")
-		}
-		if !h.hasSamples(t, []string{`tailscale_tunnel_discovery_up{} 0`, `tailscale_tunnel_discovery_last_sync_timestamp_seconds{} 0`}, nil) {
-			t.Errorf("health metrics wrong:\n%s", strings.Join(samples(t, h.d), "\n"))
-		}
-		// Still one line per informer after the retries.
-		if got, want := len(h.logs.linesWith("kind=unreachable")), len(h.d.all); got != want {
-			t.Errorf("got %d unreachable log lines, want %d (one per informer)", got, want)
-		}
+		checkNeverSynced(t, h, "no API")
 	})
 
 	t.Run("410 Gone on a watch is counted, and the informer relists", func(t *testing.T) {
@@ -668,4 +659,20 @@ func TestRunStopsWithoutLeaks(t *testing.T) {
 		t.Fatal("Run did not return")
 	}
 	goleak.VerifyNone(t, before)
+}
+
+// checkNeverSynced checks a Discovery that has retried against an API it
+// never reached: not synced, no endpoints, health metrics down, and still
+// one unreachable log line per informer, not one per retry.
+func checkNeverSynced(t *testing.T, h *harness, what string) {
+	t.Helper()
+	if h.d.Synced() || len(h.d.Endpoints()) != 0 {
+		t.Error("synced or found endpoints with " + what)
+	}
+	if !h.hasSamples(t, []string{`tailscale_tunnel_discovery_up{} 0`, `tailscale_tunnel_discovery_last_sync_timestamp_seconds{} 0`}, nil) {
+		t.Errorf("health metrics wrong with %s:\n%s", what, strings.Join(samples(t, h.d), "\n"))
+	}
+	if got, want := len(h.logs.linesWith("kind=unreachable")), len(h.d.all); got != want {
+		t.Errorf("got %d unreachable log lines, want %d (one per informer, not per retry)", got, want)
+	}
 }

@@ -113,6 +113,19 @@ func newClient(t testing.TB, cfg *rest.Config) (kubernetes.Interface, func()) {
 
 // startPodLogs makes a PodLogs with short backoffs, stopped and waited for
 // when the test ends.
+// followOnePod follows one new proxy pod with an admin client and waits
+// until its stream is open.
+func followOnePod(t *testing.T, c *kubetest.Cluster, name string) (*kubeEnv, *PodLogs, FollowTarget) {
+	t.Helper()
+	e := newKubeEnv(t, c)
+	client, _ := newClient(t, c.RESTConfig(c.AdminToken))
+	p, ctx := startPodLogs(t, client, log.NewNopLogger())
+	tgt := e.pod(t, name)
+	p.Sync(ctx, []FollowTarget{tgt})
+	e.kubelet.WaitOpenStreams(t, 1, kubeWait)
+	return e, p, tgt
+}
+
 func startPodLogs(t testing.TB, client kubernetes.Interface, logger log.Logger) (*PodLogs, context.Context) {
 	t.Helper()
 	m, err := logmatch.New(nil)
@@ -599,12 +612,7 @@ func testPodDeleted(t *testing.T, c *kubetest.Cluster) {
 // testContainerRestart: the container restarts, its old stream ends, and
 // the new container's lines are counted.
 func testContainerRestart(t *testing.T, c *kubetest.Cluster) {
-	e := newKubeEnv(t, c)
-	client, _ := newClient(t, c.RESTConfig(c.AdminToken))
-	p, ctx := startPodLogs(t, client, log.NewNopLogger())
-	tgt := e.pod(t, "ts-restarting-0")
-	p.Sync(ctx, []FollowTarget{tgt})
-	e.kubelet.WaitOpenStreams(t, 1, kubeWait)
+	e, p, tgt := followOnePod(t, c, "ts-restarting-0")
 	var w truth
 	e.append(tgt, dropLine(&w, 1, false), w.add("boot: old container going down", logmatch.FamilyNone))
 	settle(t, e, p, tgt, &w)
@@ -719,12 +727,7 @@ func testOutages(t *testing.T, c *kubetest.Cluster) {
 // testBadLines: a 1 MiB line and binary garbage neither stop the stream nor
 // break the exactly-once resume over them.
 func testBadLines(t *testing.T, c *kubetest.Cluster) {
-	e := newKubeEnv(t, c)
-	client, _ := newClient(t, c.RESTConfig(c.AdminToken))
-	p, ctx := startPodLogs(t, client, log.NewNopLogger())
-	tgt := e.pod(t, "ts-noisy-0")
-	p.Sync(ctx, []FollowTarget{tgt})
-	e.kubelet.WaitOpenStreams(t, 1, kubeWait)
+	e, p, tgt := followOnePod(t, c, "ts-noisy-0")
 	var w truth
 	e.append(tgt,
 		dropLine(&w, 1, false),
@@ -776,12 +779,7 @@ func testResync(t *testing.T, c *kubetest.Cluster) {
 // testAPIServerRestart: the apiserver goes away and comes back; lines
 // written meanwhile are counted once the stream resumes, none twice.
 func testAPIServerRestart(t *testing.T, c *kubetest.Cluster) {
-	e := newKubeEnv(t, c)
-	client, _ := newClient(t, c.RESTConfig(c.AdminToken))
-	p, ctx := startPodLogs(t, client, log.NewNopLogger())
-	tgt := e.pod(t, "ts-survivor-0")
-	p.Sync(ctx, []FollowTarget{tgt})
-	e.kubelet.WaitOpenStreams(t, 1, kubeWait)
+	e, p, tgt := followOnePod(t, c, "ts-survivor-0")
 	rng := rand.New(rand.NewPCG(3, 4))
 	var w truth
 	settle(t, e, p, tgt, &w)

@@ -1,7 +1,6 @@
 package probertest
 
 import (
-	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -124,18 +123,7 @@ func (s *HTTPSServer) Requests() []Request {
 func (s *HTTPSServer) Close() error {
 	s.once.Do(func() {
 		s.srv.Close()
-		s.t.shutdown()
-		ctx, cancel := context.WithTimeout(context.Background(), closeWait)
-		defer cancel()
-		select {
-		case <-s.served:
-		case <-ctx.Done():
-			s.err = fmt.Errorf("close HTTPS server %s: serve loop still running", s.Addr)
-			return
-		}
-		if err := s.t.wait(ctx); err != nil {
-			s.err = fmt.Errorf("close HTTPS server %s: %w", s.Addr, err)
-		}
+		s.err = s.t.stop(s.served, "HTTPS server "+s.Addr)
 	})
 	return s.err
 }

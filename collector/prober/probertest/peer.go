@@ -89,6 +89,26 @@ func (t *tracker) shutdown() {
 	}
 }
 
+// stop closes every tracked connection, then waits up to closeWait for the
+// serve loop to return on served (nil: there is none) and for everything
+// tracked to end. what names the server in the error.
+func (t *tracker) stop(served <-chan error, what string) error {
+	t.shutdown()
+	ctx, cancel := context.WithTimeout(context.Background(), closeWait)
+	defer cancel()
+	if served != nil {
+		select {
+		case <-served:
+		case <-ctx.Done():
+			return fmt.Errorf("close %s: serve loop still running", what)
+		}
+	}
+	if err := t.wait(ctx); err != nil {
+		return fmt.Errorf("close %s: %w", what, err)
+	}
+	return nil
+}
+
 // wait blocks until nothing runs any more or ctx ends.
 func (t *tracker) wait(ctx context.Context) error {
 	for {
@@ -207,12 +227,7 @@ func (p *Peer) WaitIdle(ctx context.Context) error {
 func (p *Peer) Close() error {
 	p.once.Do(func() {
 		p.ln.Close()
-		p.t.shutdown()
-		ctx, cancel := context.WithTimeout(context.Background(), closeWait)
-		defer cancel()
-		if err := p.t.wait(ctx); err != nil {
-			p.err = fmt.Errorf("close peer %s: %w", p.Addr, err)
-		}
+		p.err = p.t.stop(nil, "peer "+p.Addr)
 	})
 	return p.err
 }

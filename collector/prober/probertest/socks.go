@@ -124,18 +124,7 @@ func (s *SOCKS5Server) Close() error {
 	s.once.Do(func() {
 		s.ln.Close()
 		s.cancel()
-		s.t.shutdown()
-		ctx, cancel := context.WithTimeout(context.Background(), closeWait)
-		defer cancel()
-		select {
-		case <-s.served:
-		case <-ctx.Done():
-			s.err = fmt.Errorf("close SOCKS5 server %s: serve loop still running", s.Addr)
-			return
-		}
-		if err := s.t.wait(ctx); err != nil {
-			s.err = fmt.Errorf("close SOCKS5 server %s: %w", s.Addr, err)
-		}
+		s.err = s.t.stop(s.served, "SOCKS5 server "+s.Addr)
 	})
 	return s.err
 }
