@@ -20,18 +20,19 @@ import (
 // path decide.
 func mayHoldEvent(line []byte) bool {
 	msg := line
-	// A Kubernetes timestamp of the usual length first, and a Go log
-	// timestamp without fraction after it: the message is then at a fixed
-	// offset, so the walk below need not wait for the timestamps' bytes.
-	// The checks are those of skipPrefixes: the first space of each
-	// timestamp, and the byte before it no ':'.
-	if len(line) >= 31+40 && line[4] == '-' && line[30] == ' ' && line[29] != ':' &&
-		spaceBytes(le64(line[0:]))|spaceBytes(le64(line[8:]))|spaceBytes(le64(line[16:]))|spaceBytes(le64(line[22:])) == 0 {
-		// "2006-01-02T15:04:05.999999999Z "
+	// A Kubernetes timestamp with nine fraction digits and a Go log
+	// timestamp without fraction, as on most lines: the message is then
+	// at a fixed offset, so the walk below need not wait for the
+	// timestamps' bytes. Their shapes are checked loosely, which is all
+	// the argument above needs: where a digit may be another byte in
+	// '0'..'?', neither timestamp has a space and the Kubernetes one ends
+	// in 'Z'. The Go log one can turn into two prefixes ("2006/01/0:" and
+	// "15:04:0:"); no anchor starts with either, and the walk from after
+	// them looks at every place builtin would look.
+	if len(line) >= 31+40 && kubeUsual[0].miss(line[0:])|kubeUsual[1].miss(line[8:])|
+		kubeUsual[2].miss(line[16:])|kubeUsual[3].miss(line[23:]) == 0 {
 		msg = line[31:]
-		if len(msg) >= 20+40 && msg[4] == '/' && msg[10] == ' ' && msg[9] != ':' && msg[19] == ' ' &&
-			spaceBytes(le64(msg[0:]))|spaceBytes(le64(msg[2:])) == 0 {
-			// "2006/01/02 15:04:05 "
+		if len(msg) >= 20+40 && goLogUsual[0].miss(msg[0:])|goLogUsual[1].miss(msg[8:])|goLogUsual[2].miss(msg[12:]) == 0 {
 			msg = msg[20:]
 		} else if msg[4] == '/' || msg[0] >= 'A' && msg[0] <= 'Z' {
 			msg = skipLogPrefixes(msg)
@@ -85,6 +86,35 @@ func mayHoldEvent(line []byte) bool {
 	}
 	return false
 }
+
+// looseShape8 matches eight bytes against a template where '0' stands for
+// a byte in '0'..'?' and any other byte for itself: two instructions where
+// an exact check of the digits takes ten.
+type looseShape8 struct{ mask, val uint64 }
+
+func newLooseShape8(t string) looseShape8 {
+	var s looseShape8
+	for i := range 8 {
+		m := uint64(0xff)
+		if t[i] == '0' {
+			m = 0xf0
+		}
+		s.mask |= m << (8 * i)
+		s.val |= uint64(t[i]) << (8 * i)
+	}
+	return s
+}
+
+// miss is 0 if b starts with the shape.
+func (s looseShape8) miss(b []byte) uint64 { return le64(b)&s.mask ^ s.val }
+
+var (
+	// "2006-01-02T15:04:05.000000000Z " as bytes 0-7, 8-15, 16-23 and 23-30.
+	kubeUsual = [4]looseShape8{newLooseShape8("0000-00-"), newLooseShape8("00T00:00"),
+		newLooseShape8(":00.0000"), newLooseShape8("000000Z ")}
+	// "2006/01/02 15:04:05 " as bytes 0-7, 8-15 and 12-19.
+	goLogUsual = [3]looseShape8{newLooseShape8("0000/00/"), newLooseShape8("00 00:00"), newLooseShape8("0:00:00 ")}
+)
 
 // mayAnchor is 0 if w[i:] starts with the first two bytes of an anchor.
 func mayAnchor(w *[40]byte, i int) byte {
