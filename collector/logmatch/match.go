@@ -1,6 +1,9 @@
 package logmatch
 
-import "bytes"
+import (
+	"bytes"
+	"math/bits"
+)
 
 // The anchors of the built-in events. tailscaled writes them at the start
 // of a message, sometimes behind "component: " prefixes added by
@@ -44,8 +47,104 @@ var filterFormat = []byte(`%s: %s %d %s\n%s`)
 // A nil or zero Matcher matches the built-in events only.
 func (m *Matcher) Match(line []byte) (Event, bool) {
 	line = trimEOL(line)
+	// The fast path (see prefilter.go) is written out here: on an ordinary
+	// line, calling it would cost a tenth of the time.
+	{
+		msg := line
+		// A Kubernetes timestamp with nine fraction digits and a Go log
+		// timestamp without fraction, as on most lines: the message is then
+		// at a fixed offset, so the walk below need not wait for the
+		// timestamps' bytes. Their shapes are checked loosely, which is all
+		// the argument above needs: where a digit may be another byte in
+		// '0'..'?', neither timestamp has a space and the Kubernetes one ends
+		// in 'Z'. The Go log one can turn into two prefixes ("2006/01/0:" and
+		// "15:04:0:"); no anchor starts with either, and the walk from after
+		// them looks at every place builtin would look.
+		if len(line) >= 31+40 && kubeUsual[0].miss(line[0:])|kubeUsual[1].miss(line[8:])|
+			kubeUsual[2].miss(line[16:])|kubeUsual[3].miss(line[23:]) == 0 {
+			msg = line[31:]
+			if len(msg) >= 20+40 && goLogUsual[0].miss(msg[0:])|goLogUsual[1].miss(msg[8:])|goLogUsual[2].miss(msg[12:]) == 0 {
+				msg = msg[20:]
+			} else if msg[4] == '/' || msg[0] >= 'A' && msg[0] <= 'Z' {
+				msg = skipLogPrefixes(msg)
+			}
+		} else {
+			msg = skipPrefixes(line)
+		}
+		if msg == nil {
+			goto none
+		}
+		if len(msg) < 40 {
+			if walkAnchors(msg, 0, 0) {
+				goto maybe
+			}
+			goto none
+		}
+		// The walk of builtin over the first 32 bytes of the message. How
+		// many "component: " prefixes a line has differs from line to line,
+		// so the walk is computed for each number without branching on it: a
+		// mispredicted branch costs more than the whole walk. Only the first
+		// two bytes of an anchor are compared, and one-byte words count as
+		// prefixes: both only let more lines through to the exact path.
+		w := (*[40]byte)(msg)
+		sp := spaces8(le64(w[0:8])) | spaces8(le64(w[8:16]))<<8 |
+			spaces8(le64(w[16:24]))<<16 | spaces8(le64(w[24:32]))<<24
+		// The first four spaces, 32 if there are fewer.
+		s1 := bits.TrailingZeros32(sp)
+		sp &= sp - 1
+		s2 := bits.TrailingZeros32(sp)
+		sp &= sp - 1
+		s3 := bits.TrailingZeros32(sp)
+		sp &= sp - 1
+		s4 := bits.TrailingZeros32(sp)
+		// dk is 0 if the first k words are "component: " prefixes, so that
+		// builtin looks at the word after space k.
+		d1 := w[(s1-1)&31] ^ ':' | byte(s1>>5)
+		d2 := w[(s2-1)&31] ^ ':' | byte(s2>>5) | d1
+		d3 := w[(s3-1)&31] ^ ':' | byte(s3>>5) | d2
+		d4 := w[(s4-1)&31] ^ ':' | byte(s4>>5) | d3
+		if mayAnchor(w, 0) == 0 || mayAnchor(w, s1+1)|d1 == 0 || mayAnchor(w, s2+1)|d2 == 0 ||
+			mayAnchor(w, s3+1)|d3 == 0 || mayAnchor(w, s4+1)|d4 == 0 {
+			goto maybe
+		}
+		// A word that goes on past the window may be one more prefix.
+		switch {
+		case s1 == 32:
+			if walkAnchors(msg, 0, 0) {
+				goto maybe
+			}
+			goto none
+		case d1 == 0 && s2 == 32:
+			if walkAnchors(msg, s1+1, 1) {
+				goto maybe
+			}
+			goto none
+		case d2 == 0 && s3 == 32:
+			if walkAnchors(msg, s2+1, 2) {
+				goto maybe
+			}
+			goto none
+		case d3 == 0 && s4 == 32:
+			if walkAnchors(msg, s3+1, 3) {
+				goto maybe
+			}
+			goto none
+		}
+		goto none
+	}
+none:
+	if m == nil || len(m.sigs) == 0 {
+		return Event{}, false
+	}
+	return m.match(line, false)
+maybe:
+	return m.match(line, true)
+}
+
+// match is Match for a line that may hold an event or a signature.
+func (m *Matcher) match(line []byte, maybe bool) (Event, bool) {
 	var ev Event
-	if mayHoldEvent(line) {
+	if maybe {
 		ev = builtin(message(line))
 	}
 	if m != nil && len(m.sigs) > 0 {

@@ -5,87 +5,18 @@ import (
 	"math/bits"
 )
 
-// mayHoldEvent reports false only for lines (without their line end) that
-// hold no built-in event: builtin(message(line)) is then KindNone. It is
-// the matcher's fast path. On an ordinary line, validating the timestamps
-// in front of the message costs more than everything else, so it only
-// skips them: it walks the message as builtin does, from where it starts
-// if the timestamps that line seems to have are valid.
+// The matcher's fast path, in Match, decides that a line (without its line
+// end) holds no built-in event: builtin(message(line)) is then KindNone.
+// On an ordinary line, validating the timestamps in front of the message
+// costs more than everything else, so it only skips them: it walks the
+// message as builtin does, from where it starts if the timestamps that line
+// seems to have are valid.
 //
 // That is enough because no anchor starts at a timestamp: if a skipped
 // timestamp is invalid, the exact message starts with it, and its first
 // word (which has no anchor's first bytes) ends in something other than
 // ':', so it is no "component: " prefix either and builtin stops there.
-// Where that does not hold, mayHoldEvent answers true and lets the exact
-// path decide.
-func mayHoldEvent(line []byte) bool {
-	msg := line
-	// A Kubernetes timestamp with nine fraction digits and a Go log
-	// timestamp without fraction, as on most lines: the message is then
-	// at a fixed offset, so the walk below need not wait for the
-	// timestamps' bytes. Their shapes are checked loosely, which is all
-	// the argument above needs: where a digit may be another byte in
-	// '0'..'?', neither timestamp has a space and the Kubernetes one ends
-	// in 'Z'. The Go log one can turn into two prefixes ("2006/01/0:" and
-	// "15:04:0:"); no anchor starts with either, and the walk from after
-	// them looks at every place builtin would look.
-	if len(line) >= 31+40 && kubeUsual[0].miss(line[0:])|kubeUsual[1].miss(line[8:])|
-		kubeUsual[2].miss(line[16:])|kubeUsual[3].miss(line[23:]) == 0 {
-		msg = line[31:]
-		if len(msg) >= 20+40 && goLogUsual[0].miss(msg[0:])|goLogUsual[1].miss(msg[8:])|goLogUsual[2].miss(msg[12:]) == 0 {
-			msg = msg[20:]
-		} else if msg[4] == '/' || msg[0] >= 'A' && msg[0] <= 'Z' {
-			msg = skipLogPrefixes(msg)
-		}
-	} else {
-		msg = skipPrefixes(line)
-	}
-	if msg == nil {
-		return false
-	}
-	if len(msg) < 40 {
-		return walkAnchors(msg, 0, 0)
-	}
-	// The walk of builtin over the first 32 bytes of the message. How
-	// many "component: " prefixes a line has differs from line to line,
-	// so the walk is computed for each number without branching on it: a
-	// mispredicted branch costs more than the whole walk. Only the first
-	// two bytes of an anchor are compared, and one-byte words count as
-	// prefixes: both only let more lines through to the exact path.
-	w := (*[40]byte)(msg)
-	sp := spaces8(le64(w[0:8])) | spaces8(le64(w[8:16]))<<8 |
-		spaces8(le64(w[16:24]))<<16 | spaces8(le64(w[24:32]))<<24
-	// The first four spaces, 32 if there are fewer.
-	s1 := bits.TrailingZeros32(sp)
-	sp &= sp - 1
-	s2 := bits.TrailingZeros32(sp)
-	sp &= sp - 1
-	s3 := bits.TrailingZeros32(sp)
-	sp &= sp - 1
-	s4 := bits.TrailingZeros32(sp)
-	// dk is 0 if the first k words are "component: " prefixes, so that
-	// builtin looks at the word after space k.
-	d1 := w[(s1-1)&31] ^ ':' | byte(s1>>5)
-	d2 := w[(s2-1)&31] ^ ':' | byte(s2>>5) | d1
-	d3 := w[(s3-1)&31] ^ ':' | byte(s3>>5) | d2
-	d4 := w[(s4-1)&31] ^ ':' | byte(s4>>5) | d3
-	if mayAnchor(w, 0) == 0 || mayAnchor(w, s1+1)|d1 == 0 || mayAnchor(w, s2+1)|d2 == 0 ||
-		mayAnchor(w, s3+1)|d3 == 0 || mayAnchor(w, s4+1)|d4 == 0 {
-		return true
-	}
-	// A word that goes on past the window may be one more prefix.
-	switch {
-	case s1 == 32:
-		return walkAnchors(msg, 0, 0)
-	case d1 == 0 && s2 == 32:
-		return walkAnchors(msg, s1+1, 1)
-	case d2 == 0 && s3 == 32:
-		return walkAnchors(msg, s2+1, 2)
-	case d3 == 0 && s4 == 32:
-		return walkAnchors(msg, s3+1, 3)
-	}
-	return false
-}
+// Where that does not hold, the fast path lets the exact path decide.
 
 // looseShape8 matches eight bytes against a template where '0' stands for
 // a byte in '0'..'?' and any other byte for itself: two instructions where
@@ -132,7 +63,7 @@ func spaces8(x uint64) uint32 {
 }
 
 // skipPrefixes returns where the message of line starts if its timestamps
-// are valid (see mayHoldEvent), or nil if line can hold no event.
+// are valid (see Match), or nil if line can hold no event.
 func skipPrefixes(line []byte) []byte {
 	msg := line
 	// Kubernetes RFC 3339 timestamp: 20 to 35 bytes, no space, ending in
