@@ -89,22 +89,19 @@ func (m *Matcher) Match(line []byte) (Event, bool) {
 		w := (*[40]byte)(msg)
 		sp := spaces8(le64(w[0:8])) | spaces8(le64(w[8:16]))<<8 |
 			spaces8(le64(w[16:24]))<<16 | spaces8(le64(w[24:32]))<<24
-		// The first four spaces, 32 if there are fewer.
+		// The first three spaces, 32 if there are fewer.
 		s1 := bits.TrailingZeros32(sp)
 		sp &= sp - 1
 		s2 := bits.TrailingZeros32(sp)
 		sp &= sp - 1
 		s3 := bits.TrailingZeros32(sp)
-		sp &= sp - 1
-		s4 := bits.TrailingZeros32(sp)
 		// dk is 0 if the first k words are "component: " prefixes, so that
 		// builtin looks at the word after space k.
 		d1 := w[(s1-1)&31] ^ ':' | byte(s1>>5)
 		d2 := w[(s2-1)&31] ^ ':' | byte(s2>>5) | d1
 		d3 := w[(s3-1)&31] ^ ':' | byte(s3>>5) | d2
-		d4 := w[(s4-1)&31] ^ ':' | byte(s4>>5) | d3
 		if mayAnchor(w, 0) == 0 || mayAnchor(w, s1+1)|d1 == 0 || mayAnchor(w, s2+1)|d2 == 0 ||
-			mayAnchor(w, s3+1)|d3 == 0 || mayAnchor(w, s4+1)|d4 == 0 {
+			mayAnchor(w, s3+1)|d3 == 0 {
 			goto maybe
 		}
 		// A word that goes on past the window may be one more prefix.
@@ -124,7 +121,7 @@ func (m *Matcher) Match(line []byte) (Event, bool) {
 				goto maybe
 			}
 			goto none
-		case d3 == 0 && s4 == 32:
+		case d3 == 0: // three prefixes, and maybe more; rare
 			if walkAnchors(msg, s3+1, 3) {
 				goto maybe
 			}
