@@ -55,7 +55,7 @@ func (m *Matcher) Match(line []byte) (Event, bool) {
 		// timestamp without fraction, as on most lines: the message is then
 		// at a fixed offset, so the walk below need not wait for the
 		// timestamps' bytes. Their shapes are checked loosely, which is all
-		// the argument above needs: where a digit may be another byte in
+		// the argument in prefilter.go needs: where a digit may be another byte in
 		// '0'..'?', neither timestamp has a space and the Kubernetes one ends
 		// in 'Z'. The Go log one can turn into two prefixes ("2006/01/0:" and
 		// "15:04:0:"); no anchor starts with either, and the walk from after
