@@ -239,14 +239,7 @@ func testPodLogs(t *testing.T, c *Cluster) {
 			t.Fatalf("open streams at the kubelet = %d, want 1", n)
 		}
 		kubelet.CutStreams()
-		select {
-		case l, ok := <-lines:
-			if ok {
-				t.Fatalf("after CutStreams got line %q, want the stream to end", l)
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatal("stream still open 10s after CutStreams")
-		}
+		wantEnd(t, lines, "CutStreams")
 	})
 
 	t.Run("sinceTime", func(t *testing.T) {
@@ -339,6 +332,19 @@ func readLines(r io.Reader) <-chan string {
 		}
 	}()
 	return ch
+}
+
+// wantEnd waits for the stream behind lines to end after what ended it.
+func wantEnd(t *testing.T, lines <-chan string, after string) {
+	t.Helper()
+	select {
+	case l, ok := <-lines:
+		if ok {
+			t.Fatalf("after %s got line %q, want the end of the stream", after, l)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("stream still open 10s after %s", after)
+	}
 }
 
 func wantLine(t *testing.T, lines <-chan string, want string) {
