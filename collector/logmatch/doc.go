@@ -9,7 +9,10 @@
 // for an anchor only where tailscaled puts one (the message start, or after
 // a few "component: " prefixes) and parses only those lines. User-defined
 // signatures run their regular expression only on lines that contain a
-// literal derived from it. Every field of an Event is a small enumeration
+// literal derived from it. On amd64, an assembly kernel (SSE2, or AVX2
+// where the CPU has it) does the built-in path's first look at a line with
+// the usual timestamps; the Go code does it on other architectures and
+// with the purego build tag. Every field of an Event is a small enumeration
 // (or a number), never an address, a port or free text, so it can be used
 // directly as a metric label value.
 //

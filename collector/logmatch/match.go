@@ -15,6 +15,8 @@ var (
 	anchorTLS       = []byte("TLS handshake error from ")
 	anchorIngress   = []byte("ingress: denied; no ingress cap from ")
 	anchorRateLimit = []byte(`[RATELIMIT] format("`)
+
+	anchors = [...][]byte{anchorDrop, anchorAccept, anchorTLS, anchorIngress, anchorRateLimit}
 )
 
 // An anchor is looked for at the message start and after each of up to
@@ -47,6 +49,15 @@ var filterFormat = []byte(`%s: %s %d %s\n%s`)
 // A nil or zero Matcher matches the built-in events only.
 func (m *Matcher) Match(line []byte) (Event, bool) {
 	line = trimEOL(line)
+	// On amd64, a kernel decides most lines (see scan.go).
+	if haveScan && len(line) >= scanMinLen {
+		switch scanUsual(line, scanK) {
+		case scanNone:
+			goto none
+		case scanMaybe:
+			goto maybe
+		}
+	}
 	// The fast path (see prefilter.go) is written out here: on an ordinary
 	// line, calling it would cost a tenth of the time.
 	{
@@ -176,7 +187,7 @@ func builtin(msg []byte) Event {
 var anchorStart [256]bool
 
 func init() {
-	for _, a := range [][]byte{anchorDrop, anchorAccept, anchorTLS, anchorIngress, anchorRateLimit} {
+	for _, a := range anchors {
 		anchorStart[a[0]] = true
 	}
 }

@@ -17,6 +17,9 @@ import (
 // word (which has no anchor's first bytes) ends in something other than
 // ':', so it is no "component: " prefix either and builtin stops there.
 // Where that does not hold, the fast path lets the exact path decide.
+//
+// On amd64, the kernel in scan_amd64.s decides most lines before this code
+// runs (see scan.go), on the same argument.
 
 // looseShape8 matches eight bytes against a template where '0' stands for
 // a byte in '0'..'?' and any other byte for itself: two instructions where
@@ -26,25 +29,38 @@ type looseShape8 struct{ mask, val uint64 }
 func newLooseShape8(t string) looseShape8 {
 	var s looseShape8
 	for i := range 8 {
-		m := uint64(0xff)
-		if t[i] == '0' {
-			m = 0xf0
-		}
-		s.mask |= m << (8 * i)
-		s.val |= uint64(t[i]) << (8 * i)
+		m, v := looseByte(t[i])
+		s.mask |= uint64(m) << (8 * i)
+		s.val |= uint64(v) << (8 * i)
 	}
 	return s
+}
+
+// looseByte is the mask and value of one byte of a loose shape.
+func looseByte(c byte) (mask, val byte) {
+	if c == '0' {
+		return 0xf0, '0'
+	}
+	return 0xff, c
 }
 
 // miss is 0 if b starts with the shape.
 func (s looseShape8) miss(b []byte) uint64 { return le64(b)&s.mask ^ s.val }
 
+// The usual timestamps: a Kubernetes one with nine fraction digits, a Go
+// log one without fraction.
+const (
+	kubeUsualShape  = "0000-00-00T00:00:00.000000000Z "
+	goLogUsualShape = "0000/00/00 00:00:00 "
+)
+
 var (
-	// "2006-01-02T15:04:05.000000000Z " as bytes 0-7, 8-15, 16-23 and 23-30.
-	kubeUsual = [4]looseShape8{newLooseShape8("0000-00-"), newLooseShape8("00T00:00"),
-		newLooseShape8(":00.0000"), newLooseShape8("000000Z ")}
-	// "2006/01/02 15:04:05 " as bytes 0-7, 8-15 and 12-19.
-	goLogUsual = [3]looseShape8{newLooseShape8("0000/00/"), newLooseShape8("00 00:00"), newLooseShape8("0:00:00 ")}
+	// kubeUsualShape as bytes 0-7, 8-15, 16-23 and 23-30.
+	kubeUsual = [4]looseShape8{newLooseShape8(kubeUsualShape[0:8]), newLooseShape8(kubeUsualShape[8:16]),
+		newLooseShape8(kubeUsualShape[16:24]), newLooseShape8(kubeUsualShape[23:31])}
+	// goLogUsualShape as bytes 0-7, 8-15 and 12-19.
+	goLogUsual = [3]looseShape8{newLooseShape8(goLogUsualShape[0:8]), newLooseShape8(goLogUsualShape[8:16]),
+		newLooseShape8(goLogUsualShape[12:20])}
 )
 
 // mayAnchor is 0 if w[i:] starts with the first two bytes of an anchor.
@@ -164,7 +180,7 @@ func space16(a, b uint64) int {
 var anchorSecond [256]byte
 
 func init() {
-	for _, a := range [][]byte{anchorDrop, anchorAccept, anchorTLS, anchorIngress, anchorRateLimit} {
+	for _, a := range anchors {
 		anchorSecond[a[0]] = a[1]
 	}
 }
