@@ -4,21 +4,22 @@ package logmatch
 
 import (
 	"strings"
-	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestScanReadsOnlyTheLine puts lines of every length just before a page
 // the process may not read, so that a load past the line's end crashes the
 // test instead of reading a neighbour's bytes.
 func TestScanReadsOnlyTheLine(t *testing.T) {
-	page := syscall.Getpagesize()
-	mem, err := syscall.Mmap(-1, 0, 2*page, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_ANON|syscall.MAP_PRIVATE)
+	page := unix.Getpagesize()
+	mem, err := unix.Mmap(-1, 0, 2*page, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_ANON|unix.MAP_PRIVATE)
 	if err != nil {
 		t.Fatalf("mmap: %v", err)
 	}
-	defer syscall.Munmap(mem)
-	if err := syscall.Mprotect(mem[page:], syscall.PROT_NONE); err != nil {
+	defer unix.Munmap(mem)
+	if err := unix.Mprotect(mem[page:], unix.PROT_NONE); err != nil {
 		t.Fatalf("mprotect: %v", err)
 	}
 	msg := strings.Repeat("a: ", 40) // prefixes all the way: the kernel reads the most
