@@ -103,17 +103,20 @@ func TestScanAgreesWithExactPath(t *testing.T) {
 	// Two prefixes, the second ending on each side of the 64-byte window's
 	// edge, where builtin may still find its space.
 	const drop = "Drop: TCP{100.64.0.1:1 > 100.64.0.2:443} 60 no rules matched"
+	var edge [3]int
 	for p := 2; p <= 40; p++ {
 		for n := 1; n <= 36; n++ {
 			msg := strings.Repeat("w", p-1) + ": " + strings.Repeat("v", n) + ": " + drop
 			for _, pre := range scanPrefixes {
-				checkScan(t, []byte(pre+msg))
+				edge[checkScan(t, []byte(pre+msg))]++
 			}
 		}
 	}
+	checkDecided(t, "window edge", edge, 5)
 	// Events behind prefix chains that end on each side of the window's
 	// 16-, 32- and 64-byte edges, and messages of every length around them.
 	rng := rand.New(rand.NewPCG(3, 4))
+	var random [3]int
 	for range 20000 {
 		var b strings.Builder
 		for range rng.IntN(5) {
@@ -124,9 +127,21 @@ func TestScanAgreesWithExactPath(t *testing.T) {
 			"ingress: denied; no ingress cap from 100.64.0.7:1", "Dr", "[R", "x"}[rng.IntN(5)])
 		msg := b.String()
 		for _, p := range scanPrefixes {
-			checkScan(t, []byte(p+msg))
-			checkScan(t, []byte(p+msg[:rng.IntN(len(msg)+1)]))
+			random[checkScan(t, []byte(p+msg))]++
+			random[checkScan(t, []byte(p+msg[:rng.IntN(len(msg)+1)]))]++
 		}
+	}
+	checkDecided(t, "random chains", random, 2)
+}
+
+// checkDecided fails unless the kernel said both scanNone and scanMaybe,
+// and scanUndecided on less than 1/frac of the lines: a kernel that gives
+// everything to the Go code would pass checkScan.
+func checkDecided(t *testing.T, what string, count [3]int, frac int) {
+	t.Helper()
+	t.Logf("%s: none %d, maybe %d, undecided %d", what, count[scanNone], count[scanMaybe], count[scanUndecided])
+	if count[scanNone] == 0 || count[scanMaybe] == 0 || count[scanUndecided]*frac >= count[0]+count[1]+count[2] {
+		t.Errorf("%s: the kernel decides too few lines", what)
 	}
 }
 
