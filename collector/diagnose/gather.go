@@ -193,10 +193,24 @@ func Gather(ctx context.Context, opts GatherOptions) (Evidence, error) {
 
 	ev.Missing = sortedUniqueStrings(g.missing)
 	ev.Errors = sortedUniqueStrings(g.errors)
-	if err := ctx.Err(); err != nil {
+	if err := outOfTime(ctx); err != nil {
 		return ev, fmt.Errorf("gather evidence: %w", err)
 	}
 	return ev, nil
+}
+
+// outOfTime is ctx.Err(), or context.DeadlineExceeded once ctx's deadline
+// has passed. A probe cut at the deadline by its connection's deadline can
+// return before the context's own timer has marked it done, and the
+// evidence is then just as incomplete.
+func outOfTime(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
+		return context.DeadlineExceeded
+	}
+	return nil
 }
 
 // gatherer holds what one Gather run shares between its parts.

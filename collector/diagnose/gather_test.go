@@ -2,6 +2,7 @@ package diagnose
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -775,5 +776,44 @@ func TestGatherHostLogs(t *testing.T) {
 	})
 	if len(ev.Errors) != 1 || !strings.Contains(ev.Errors[0], "missing.log") || ev.Endpoints[0].Logs.Read {
 		t.Errorf("missing file: errors %q, logs read %v; want an error naming it, nothing read", ev.Errors, ev.Endpoints[0].Logs.Read)
+	}
+}
+
+// pastDeadline is a context whose deadline has passed but whose timer has
+// not fired yet: what Gather sees when a probe cut by its connection's
+// deadline returns first.
+type pastDeadline struct{ context.Context }
+
+func (pastDeadline) Deadline() (time.Time, bool) { return time.Now().Add(-time.Millisecond), true }
+
+func TestGatherOutOfTime(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		ctx  func() (context.Context, context.CancelFunc)
+		want error
+	}{
+		{"in time", func() (context.Context, context.CancelFunc) {
+			return context.WithTimeout(context.Background(), time.Hour)
+		}, nil},
+		{"deadline passed, timer not fired", func() (context.Context, context.CancelFunc) {
+			return pastDeadline{context.Background()}, func() {}
+		}, context.DeadlineExceeded},
+		{"timer fired", func() (context.Context, context.CancelFunc) {
+			return context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+		}, context.DeadlineExceeded},
+		{"cancelled", func() (context.Context, context.CancelFunc) {
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			return ctx, cancel
+		}, context.Canceled},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ctx, cancel := c.ctx()
+			defer cancel()
+			_, err := Gather(ctx, GatherOptions{Hostnames: []string{"k8s.example.ts.net"}})
+			if !errors.Is(err, c.want) || (err == nil) != (c.want == nil) {
+				t.Errorf("Gather: %v, want %v", err, c.want)
+			}
+		})
 	}
 }
