@@ -21,10 +21,13 @@ type Collector interface {
 	Update(ch chan<- prometheus.Metric) error
 }
 
+// Namespace is the prefix of every metric family the exporter writes.
+const Namespace = "tailscale_tunnel"
+
 var (
-	scrapeDuration = prometheus.NewDesc("tailscale_tunnel_scrape_collector_duration_seconds",
+	scrapeDuration = prometheus.NewDesc(Namespace+"_scrape_collector_duration_seconds",
 		"Duration of a collector scrape.", []string{"collector"}, nil)
-	scrapeSuccess = prometheus.NewDesc("tailscale_tunnel_scrape_collector_success",
+	scrapeSuccess = prometheus.NewDesc(Namespace+"_scrape_collector_success",
 		"Whether a collector succeeded.", []string{"collector"}, nil)
 )
 

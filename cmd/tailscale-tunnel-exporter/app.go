@@ -10,10 +10,11 @@ import (
 	"github.com/go-kit/log/level"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector"
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/config"
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/discovery"
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/logs"
-	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/probes"
+	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/scheduler"
 )
 
 // configSource is how to build the configuration: a file (optional) plus the
@@ -31,10 +32,10 @@ func (s configSource) load() (*config.Config, error) { return config.Load(s.file
 type app struct {
 	logger    log.Logger
 	source    configSource
-	network   probes.Network
-	scheduler *probes.Scheduler
+	network   scheduler.Network
+	scheduler *scheduler.Scheduler
 	discovery *discovery.Discovery // nil without --kubernetes.discovery
-	direct    probes.DirectProbes
+	direct    scheduler.DirectProbes
 	matcher   *logs.MatcherRef // swapped on reload: log signatures
 	podLogs   *logs.PodLogs    // nil without discovery or with --no-kubernetes.pod-logs
 
@@ -42,19 +43,19 @@ type app struct {
 	reloadTime prometheus.Gauge
 
 	mu     sync.Mutex // serialises reloads and target updates
-	env    probes.Env
-	static []probes.Target
+	env    scheduler.Env
+	static []scheduler.Target
 }
 
-func newApp(logger log.Logger, source configSource, network probes.Network, scheduler *probes.Scheduler, d *discovery.Discovery, direct probes.DirectProbes) *app {
+func newApp(logger log.Logger, source configSource, network scheduler.Network, sched *scheduler.Scheduler, d *discovery.Discovery, direct scheduler.DirectProbes) *app {
 	return &app{
-		logger: logger, source: source, network: network, scheduler: scheduler, discovery: d, direct: direct,
+		logger: logger, source: source, network: network, scheduler: sched, discovery: d, direct: direct,
 		reloadOK: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "tailscale_tunnel_exporter_config_last_reload_successful",
+			Name: collector.Namespace + "_exporter_config_last_reload_successful",
 			Help: "Whether the last configuration load succeeded (1) or failed and the previous configuration is still in use (0).",
 		}),
 		reloadTime: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "tailscale_tunnel_exporter_config_last_reload_success_timestamp_seconds",
+			Name: collector.Namespace + "_exporter_config_last_reload_success_timestamp_seconds",
 			Help: "When the configuration was last loaded successfully.",
 		}),
 	}
@@ -87,7 +88,7 @@ func (a *app) apply() error {
 	if err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
-	a.env = probes.Env{Config: cfg, Vantages: vantages, Network: a.network}
+	a.env = scheduler.Env{Config: cfg, Vantages: vantages, Network: a.network}
 	if a.matcher != nil {
 		a.matcher.Store(cfg.Matcher)
 	}
@@ -134,7 +135,7 @@ func (a *app) followDiscovery(ctx context.Context) {
 }
 
 // Env is the configuration /probe uses now.
-func (a *app) Env() probes.Env {
+func (a *app) Env() scheduler.Env {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.env

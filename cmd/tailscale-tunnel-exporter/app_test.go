@@ -17,7 +17,7 @@ import (
 
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/config"
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/discovery"
-	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/probes"
+	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/scheduler"
 )
 
 func ingress(ns, name, host string, funnel bool) *networkingv1.Ingress {
@@ -50,8 +50,8 @@ func TestAppFollowsDiscovery(t *testing.T) {
 		}
 	}
 	write("vantages:\n  tailnet:\n    socks5_address: 127.0.0.1:1055\ntargets:\n  - hostname: whoami.tn.ts.net\n    module: tls\n    vantages: [direct]\n")
-	sched := probes.NewScheduler(probes.SchedulerOptions{})
-	a := newApp(log.NewNopLogger(), configSource{file: cfgFile, flags: config.Flags{}}, probes.Network{}, sched, d, probes.DirectFunnel)
+	sched := scheduler.NewScheduler(scheduler.SchedulerOptions{})
+	a := newApp(log.NewNopLogger(), configSource{file: cfgFile, flags: config.Flags{}}, scheduler.Network{}, sched, d, scheduler.DirectFunnel)
 	if err := a.reload(); err != nil {
 		t.Fatal(err)
 	}

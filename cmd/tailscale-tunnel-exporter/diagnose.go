@@ -15,9 +15,9 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/config"
-	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/diagnose"
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/prober"
-	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/probes"
+	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/scheduler"
+	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/internal/diagnose"
 )
 
 // diagnoseCmd is `tailscale-tunnel-exporter diagnose [HOSTNAME ...]`.
@@ -49,7 +49,7 @@ func (d diagnoseCmd) run(src configSource, kube kubeFlags, hostLogs logSourceFla
 		fmt.Fprintln(stderr, "diagnose:", err)
 		return 2
 	}
-	network := probes.Network{}
+	network := scheduler.Network{}
 	vantages, err := network.Vantages(cfg)
 	if err != nil {
 		fmt.Fprintln(stderr, "diagnose:", err)
@@ -111,7 +111,7 @@ func (d diagnoseCmd) run(src configSource, kube kubeFlags, hostLogs logSourceFla
 // probeFunc probes a hostname from a vantage as the exporter would: with
 // its module and resolve override when it is a configured target, else
 // with the default module and the config's resolve map.
-func probeFunc(cfg *config.Config, network probes.Network, vantages map[string]probes.Vantage) func(context.Context, string, string) (prober.Result, bool) {
+func probeFunc(cfg *config.Config, network scheduler.Network, vantages map[string]scheduler.Vantage) func(context.Context, string, string) (prober.Result, bool) {
 	return func(ctx context.Context, hostname, vantage string) (prober.Result, bool) {
 		v, ok := vantages[vantage]
 		if !ok {

@@ -11,7 +11,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/discovery"
-	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/probes"
+	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/scheduler"
 )
 
 // kubeFlags configure Kubernetes discovery.
@@ -31,7 +31,7 @@ func addKubeFlags(a *kingpin.Application) kubeFlags {
 		operatorNamespace: a.Flag("kubernetes.operator-namespace", "Namespace of the Tailscale operator and its proxy pods.").Default("tailscale").String(),
 		ingressClass:      a.Flag("kubernetes.ingress-class", "spec.ingressClassName of the operator's Ingresses.").Default("tailscale").String(),
 		namespaces:        a.Flag("kubernetes.namespace", "Namespace to discover Ingresses and Services in; repeatable; default all (needs a ClusterRole).").PlaceHolder("NAMESPACE").Strings(),
-		direct:            a.Flag("kubernetes.direct-probes", "Which discovered endpoints to probe from the direct vantage: funnel (public ones; the tailnet vantage covers the rest) or all (the exporter runs on a tailnet node).").Default(string(probes.DirectFunnel)).Enum(string(probes.DirectFunnel), string(probes.DirectAll)),
+		direct:            a.Flag("kubernetes.direct-probes", "Which discovered endpoints to probe from the direct vantage: funnel (public ones; the tailnet vantage covers the rest) or all (the exporter runs on a tailnet node).").Default(string(scheduler.DirectFunnel)).Enum(string(scheduler.DirectFunnel), string(scheduler.DirectAll)),
 	}
 }
 

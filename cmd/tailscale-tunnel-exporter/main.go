@@ -26,7 +26,7 @@ import (
 
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector"
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/logs"
-	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/probes"
+	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/scheduler"
 )
 
 // defaultListenAddress: 9100-9999 is fully allocated on the Prometheus
@@ -47,7 +47,7 @@ func run(args []string) int {
 	var (
 		interval      = a.Flag("probe.interval", "How often each target is probed in the background.").Default("30s").Duration()
 		concurrency   = a.Flag("probe.concurrency", "Background probes in flight at most.").Default("256").Int()
-		allow         = a.Flag("probe.allow", "Hostname globs ('*' crosses dots), IPs or CIDR prefixes that /probe may probe besides configured and discovered targets. Repeatable.").Default(probes.DefaultAllow).Strings()
+		allow         = a.Flag("probe.allow", "Hostname globs ('*' crosses dots), IPs or CIDR prefixes that /probe may probe besides configured and discovered targets. Repeatable.").Default(scheduler.DefaultAllow).Strings()
 		metricsPath   = a.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").String()
 		shutdownGrace = a.Flag("web.shutdown-timeout", "How long to wait for in-flight requests on shutdown.").Default("5s").Duration()
 		kube          = addKubeFlags(a)
@@ -76,7 +76,7 @@ func run(args []string) int {
 			return 1
 		}
 	}
-	allowlist, err := probes.NewAllowlist(*allow)
+	allowlist, err := scheduler.NewAllowlist(*allow)
 	if err != nil {
 		level.Error(logger).Log("msg", "bad flag", "err", err)
 		return 2
@@ -86,22 +86,22 @@ func run(args []string) int {
 		level.Error(logger).Log("msg", "Kubernetes discovery not set up", "err", err)
 		return 1
 	}
-	network := probes.Network{}
-	scheduler := probes.NewScheduler(probes.SchedulerOptions{Interval: *interval, Concurrency: *concurrency, Logger: logger})
+	network := scheduler.Network{}
+	sched := scheduler.NewScheduler(scheduler.SchedulerOptions{Interval: *interval, Concurrency: *concurrency, Logger: logger})
 	matcher := logs.NewMatcherRef(nil)
 	counters := logs.NewCounters()
 	var podLogs *logs.PodLogs
 	if disc != nil && *logSources.podLogs {
 		podLogs = &logs.PodLogs{Client: kubeClient, Matcher: matcher, Counters: counters, Logger: log.With(logger, "component", "pod-logs"), MaxLineLength: int(*logSources.maxLineLength)}
 	}
-	app := newApp(logger, src, network, scheduler, disc, probes.DirectProbes(*kube.direct))
+	app := newApp(logger, src, network, sched, disc, scheduler.DirectProbes(*kube.direct))
 	app.matcher, app.podLogs = matcher, podLogs
 	if err := app.reload(); err != nil {
 		return 1
 	}
 
 	exporter := collector.NewExporter(logger)
-	exporter.Add("probe", scheduler)
+	exporter.Add("probe", sched)
 	if disc != nil {
 		exporter.Add("discovery", collector.FromPrometheus(disc))
 	}
@@ -109,18 +109,18 @@ func run(args []string) int {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
 		exporter, app,
-		versioncollector.NewCollector("tailscale_tunnel_exporter"),
+		versioncollector.NewCollector(collector.Namespace+"_exporter"),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
-	probeHandler := &probes.Handler{Env: app.Env, Lookup: scheduler.Lookup, Allow: allowlist, Logger: logger}
+	probeHandler := &scheduler.Handler{Env: app.Env, Lookup: sched.Lookup, Allow: allowlist, Logger: logger}
 	server := &http.Server{Handler: routes(app, reg, *metricsPath, probeHandler), ReadHeaderTimeout: 10 * time.Second}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	go reloadOnSIGHUP(ctx, app)
 	var wg sync.WaitGroup
-	wg.Go(func() { scheduler.Run(ctx) })
+	wg.Go(func() { sched.Run(ctx) })
 	if disc != nil {
 		wg.Go(func() {
 			if err := disc.Run(ctx); err != nil {

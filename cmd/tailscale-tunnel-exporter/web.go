@@ -10,7 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/prober"
-	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/probes"
+	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/scheduler"
 )
 
 // routes builds the HTTP surface: landing page, metrics, /probe, probe logs,
@@ -22,9 +22,9 @@ func routes(a *app, reg *prometheus.Registry, metricsPath string, probeHandler h
 		EnableOpenMetrics: true, // native histograms reach Prometheus via protobuf; OpenMetrics keeps exemplars
 	}))
 	mux.Handle("/probe", probeHandler)
-	mux.Handle("/sd", probes.SDHandler(a.scheduler.Statuses))
+	mux.Handle("/sd", scheduler.SDHandler(a.scheduler.Statuses))
 	mux.HandleFunc("/logs", func(w http.ResponseWriter, r *http.Request) {
-		k := probes.Key{Hostname: r.URL.Query().Get("hostname"), Vantage: r.URL.Query().Get("vantage")}
+		k := scheduler.Key{Hostname: r.URL.Query().Get("hostname"), Vantage: r.URL.Query().Get("vantage")}
 		for _, st := range a.scheduler.Statuses() {
 			if st.Target.Key != k {
 				continue
@@ -79,7 +79,7 @@ type landingRow struct {
 	Duration, LastRun, CertExpiry     string
 }
 
-func rows(sts []probes.Status) []landingRow {
+func rows(sts []scheduler.Status) []landingRow {
 	out := make([]landingRow, 0, len(sts))
 	for _, st := range sts {
 		t := st.Target

@@ -5,9 +5,11 @@ import (
 	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector"
 )
 
-const namespace = "tailscale_tunnel"
+const namespace = collector.Namespace
 
 var (
 	endpointInfoDesc = prometheus.NewDesc(

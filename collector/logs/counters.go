@@ -18,6 +18,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector"
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/logmatch"
 )
 
@@ -206,7 +207,7 @@ func (c *Counters) Totals(k StreamKey) Totals {
 	return t
 }
 
-const ns = "tailscale_tunnel"
+const ns = collector.Namespace
 
 var (
 	streamLabels = []string{"hostname", "pod"}

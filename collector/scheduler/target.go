@@ -3,7 +3,7 @@
 // metrics, and the /probe handler runs one probe into a fresh registry (the
 // blackbox_exporter multi-target pattern), refusing targets that are neither
 // known nor allowed so that it is not an open proxy.
-package probes
+package scheduler
 
 import (
 	"fmt"

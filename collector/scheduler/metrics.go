@@ -1,15 +1,16 @@
-package probes
+package scheduler
 
 import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector"
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/prober"
 )
 
 // Namespace prefixes every metric family of the exporter.
-const Namespace = "tailscale_tunnel"
+const Namespace = collector.Namespace
 
 // resultDescs are the gauges that describe one probe result. The scheduler
 // labels them with hostname and vantage; /probe leaves those to Prometheus'
