@@ -1,48 +1,35 @@
 package discovery
 
 import (
-	"context"
-	"errors"
-	"io"
-	"net"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
 	"github.com/prometheus/client_golang/prometheus"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
+
+	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/internal/kubeapi"
 )
 
 // Kinds of discovery errors; label values of
-// tailscale_tunnel_discovery_errors_total.
+// tailscale_tunnel_discovery_errors_total (see kubeapi.ErrorKind).
 const (
-	ErrorForbidden   = "forbidden"   // RBAC denies a verb: fix the Role, nothing heals by itself
-	ErrorUnreachable = "unreachable" // the API server could not be reached or did not answer
-	ErrorGone        = "gone"        // 410: a watch fell too far behind and relists (usually harmless)
-	ErrorOther       = "other"
+	ErrorForbidden   = string(kubeapi.Forbidden)   // RBAC or credentials refused: nothing heals by itself
+	ErrorUnreachable = string(kubeapi.Unreachable) // the API server could not be reached or did not answer
+	ErrorGone        = string(kubeapi.Gone)        // 410: a watch fell too far behind and relists (usually harmless)
+	ErrorOther       = string(kubeapi.Other)
 )
 
-// ErrorKinds lists every error kind.
+// ErrorKinds lists every error kind of a list or watch call.
 var ErrorKinds = []string{ErrorForbidden, ErrorUnreachable, ErrorGone, ErrorOther}
 
-// ErrorKind classifies an error of a list or watch call.
+// ErrorKind classifies an error of a list or watch call. A 404 cannot come
+// from a list or watch of a served resource, so it counts as other.
 func ErrorKind(err error) string {
-	var netErr net.Error
-	switch {
-	case apierrors.IsForbidden(err):
-		return ErrorForbidden
-	case apierrors.IsGone(err), apierrors.IsResourceExpired(err):
-		return ErrorGone
-	case apierrors.IsServiceUnavailable(err), apierrors.IsTimeout(err), apierrors.IsServerTimeout(err),
-		errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNREFUSED),
-		errors.Is(err, syscall.ECONNRESET), errors.Is(err, context.DeadlineExceeded),
-		errors.As(err, &netErr):
-		return ErrorUnreachable
-	default:
-		return ErrorOther
+	if k := kubeapi.Classify(err); k != kubeapi.NotFound {
+		return string(k)
 	}
+	return ErrorOther
 }
 
 var (

@@ -20,6 +20,7 @@ import (
 
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector"
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/logmatch"
+	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/internal/kubeapi"
 )
 
 // StreamKey names one log stream: the endpoint it belongs to and the pod
@@ -29,15 +30,16 @@ type StreamKey struct {
 	Pod      string
 }
 
-// ErrorKind is a bounded label value for why a stream failed.
-type ErrorKind string
+// ErrorKind is a bounded label value for why a stream failed: the kinds of
+// an API error, and a stream that broke mid-way.
+type ErrorKind = kubeapi.ErrorKind
 
 const (
-	ErrForbidden   ErrorKind = "forbidden"   // 403 on pods/log: RBAC
-	ErrNotFound    ErrorKind = "not_found"   // pod or container gone
-	ErrUnreachable ErrorKind = "unreachable" // API server or file not reachable
-	ErrStream      ErrorKind = "stream"      // the stream broke mid-way
-	ErrOther       ErrorKind = "other"
+	ErrForbidden             = kubeapi.Forbidden   // 403 on pods/log: RBAC
+	ErrNotFound              = kubeapi.NotFound    // pod or container gone
+	ErrUnreachable           = kubeapi.Unreachable // API server or file not reachable
+	ErrStream      ErrorKind = "stream"            // the stream broke mid-way
+	ErrOther                 = kubeapi.Other
 )
 
 // streamCounts is everything counted for one stream. Events are keyed with

@@ -2,7 +2,6 @@ package logs
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"sort"
@@ -18,10 +17,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/discovery"
+	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/internal/kubeapi"
 )
-
-// ProxyContainer is the container of a proxy pod whose log matters.
-const ProxyContainer = "tailscale"
 
 // PodRef names a pod.
 type PodRef struct {
@@ -155,7 +152,7 @@ func (p *PodLogs) follow(ctx context.Context, t FollowTarget, stream Stream) {
 	for opened, first := false, true; ; first = false {
 		since := metav1.NewTime(pos.SinceTime())
 		rc, err := p.Client.CoreV1().Pods(t.Pod.Namespace).GetLogs(t.Pod.Name, &corev1.PodLogOptions{
-			Container: ProxyContainer, Follow: true, Timestamps: true, SinceTime: &since,
+			Container: discovery.ProxyContainer, Follow: true, Timestamps: true, SinceTime: &since,
 		}).Stream(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -221,7 +218,7 @@ func (p *PodLogs) follow(ctx context.Context, t FollowTarget, stream Stream) {
 func (p *PodLogs) readPrevious(ctx context.Context, pod PodRef, r *Reader, pos *Position, stream Stream, logger log.Logger) {
 	since := metav1.NewTime(pos.SinceTime())
 	rc, err := p.Client.CoreV1().Pods(pod.Namespace).GetLogs(pod.Name, &corev1.PodLogOptions{
-		Container: ProxyContainer, Previous: true, Timestamps: true, SinceTime: &since,
+		Container: discovery.ProxyContainer, Previous: true, Timestamps: true, SinceTime: &since,
 	}).Stream(ctx)
 	switch {
 	case err == nil:
@@ -253,19 +250,7 @@ func noPreviousInstance(err error) bool {
 	return apierrors.IsBadRequest(err) && strings.Contains(err.Error(), "previous terminated container")
 }
 
-func errorKind(err error) ErrorKind {
-	var status apierrors.APIStatus
-	switch {
-	case apierrors.IsForbidden(err), apierrors.IsUnauthorized(err):
-		return ErrForbidden
-	case apierrors.IsNotFound(err):
-		return ErrNotFound
-	case errors.As(err, &status):
-		return ErrOther // the API answered: container not started, bad request, ...
-	default:
-		return ErrUnreachable
-	}
-}
+func errorKind(err error) ErrorKind { return kubeapi.Classify(err) }
 
 // describe makes RBAC failures actionable: which verb on which resource in
 // which namespace is missing.

@@ -24,6 +24,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/discovery"
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/logmatch"
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/internal/kubetest"
 )
@@ -77,17 +78,17 @@ func (e *kubeEnv) pod(t testing.TB, name string) FollowTarget {
 	t.Helper()
 	kubetest.CreatePod(t, e.c.AdminClient(), &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Namespace: e.ns, Name: name, Labels: map[string]string{"tailscale.com/managed": "true"}},
-		Spec:       corev1.PodSpec{NodeName: e.ns, Containers: []corev1.Container{{Name: ProxyContainer}}},
+		Spec:       corev1.PodSpec{NodeName: e.ns, Containers: []corev1.Container{{Name: discovery.ProxyContainer}}},
 	})
 	return FollowTarget{Pod: PodRef{Namespace: e.ns, Name: name}, Hostname: name + ".tn.ts.net"}
 }
 
 func (e *kubeEnv) append(tgt FollowTarget, lines ...string) {
-	e.kubelet.Append(tgt.Pod.Namespace, tgt.Pod.Name, ProxyContainer, lines...)
+	e.kubelet.Append(tgt.Pod.Namespace, tgt.Pod.Name, discovery.ProxyContainer, lines...)
 }
 
 func (e *kubeEnv) appendAt(tgt FollowTarget, at time.Time, lines ...string) {
-	e.kubelet.AppendAt(tgt.Pod.Namespace, tgt.Pod.Name, ProxyContainer, at, lines...)
+	e.kubelet.AppendAt(tgt.Pod.Namespace, tgt.Pod.Name, discovery.ProxyContainer, at, lines...)
 }
 
 // newClient is a clientset with a transport of its own (a config with
@@ -624,10 +625,10 @@ func testContainerRestart(t *testing.T, c *kubetest.Cluster) {
 
 	rctx, cancel := context.WithTimeout(context.Background(), kubeWait)
 	defer cancel()
-	if err := kubetest.RestartContainer(rctx, c.AdminClient(), e.ns, tgt.Pod.Name, ProxyContainer); err != nil {
+	if err := kubetest.RestartContainer(rctx, c.AdminClient(), e.ns, tgt.Pod.Name, discovery.ProxyContainer); err != nil {
 		t.Fatal(err)
 	}
-	e.kubelet.RestartContainer(e.ns, tgt.Pod.Name, ProxyContainer) // its stream ends with it
+	e.kubelet.RestartContainer(e.ns, tgt.Pod.Name, discovery.ProxyContainer) // its stream ends with it
 	e.append(tgt, w.add("boot: Starting tailscaled", logmatch.FamilyNone), dropLine(&w, 2, true), dropLine(&w, 3, false))
 	settle(t, e, p, tgt, &w)
 	if tot := p.Counters.Totals(keyOf(tgt)); tot.Reconnects < 1 || !tot.Up {
@@ -692,7 +693,7 @@ func testOutages(t *testing.T, c *kubetest.Cluster) {
 			}
 			burst(20) // B, by the old instance
 			if tc.restart {
-				e.kubelet.RestartContainer(e.ns, tgt.Pod.Name, ProxyContainer)
+				e.kubelet.RestartContainer(e.ns, tgt.Pod.Name, discovery.ProxyContainer)
 				at = time.Now() // the new instance writes later than the old one
 			}
 			burst(20) // C
