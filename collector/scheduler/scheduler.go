@@ -95,14 +95,7 @@ func NewScheduler(opts SchedulerOptions) *Scheduler {
 			Namespace: Namespace, Subsystem: "probe", Name: "failures_total",
 			Help: "Failed probes by reason.",
 		}, append(target, "reason")),
-		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Namespace: Namespace, Subsystem: "probe", Name: "phase_latency_seconds",
-			Help:                            "Latency of each probe phase (native histogram, classic buckets as fallback); a failed phase is observed with the time until it failed, so stalls show in the upper percentiles.",
-			Buckets:                         phaseBuckets,
-			NativeHistogramBucketFactor:     1.1,
-			NativeHistogramMaxBucketNumber:  100,
-			NativeHistogramMinResetDuration: time.Hour,
-		}, append(target, "phase")),
+		latency: newPhaseLatency(),
 		lag: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: Namespace, Subsystem: "probe", Name: "scheduling_lag_seconds",
 			Help:                        "How late probes start against their schedule, mostly waiting for a free concurrency slot.",
@@ -123,8 +116,10 @@ func NewScheduler(opts SchedulerOptions) *Scheduler {
 // removed ones stop and their series go, changed ones keep their schedule.
 func (s *Scheduler) SetTargets(targets []Target) {
 	want := make(map[Key]Target, len(targets))
+	vantages := map[string]bool{}
 	for _, t := range targets {
 		want[t.Key] = t
+		vantages[t.Vantage] = true
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -135,6 +130,9 @@ func (s *Scheduler) SetTargets(targets []Target) {
 			}
 			delete(s.entries, k)
 			s.deleteSeries(k)
+			if !vantages[k.Vantage] { // the vantage's last target went
+				s.latency.DeletePartialMatch(prometheus.Labels{"vantage": k.Vantage})
+			}
 		}
 	}
 	for k, t := range want {
@@ -154,7 +152,6 @@ func (s *Scheduler) deleteSeries(k Key) {
 	match := prometheus.Labels{"hostname": k.Hostname, "vantage": k.Vantage}
 	s.runs.DeletePartialMatch(match)
 	s.failures.DeletePartialMatch(match)
-	s.latency.DeletePartialMatch(match)
 }
 
 // start launches the loop of one entry; s.mu must be held.
@@ -218,20 +215,22 @@ func (s *Scheduler) loop(ctx context.Context, e *entry) {
 }
 
 func (s *Scheduler) record(e *entry, t Target, r prober.Result) {
-	lv := []string{t.Hostname, t.Vantage}
-	s.runs.WithLabelValues(lv...).Inc()
 	if !r.Success {
-		s.failures.WithLabelValues(t.Hostname, t.Vantage, string(r.Reason)).Inc()
 		level.Debug(s.logger).Log("msg", "probe failed", "hostname", t.Hostname, "vantage", t.Vantage, "reason", r.Reason, "err", r.Err)
 	}
-	for p, d := range r.Phases {
-		s.latency.WithLabelValues(t.Hostname, t.Vantage, string(p)).Observe(d.Seconds())
-	}
 	s.mu.Lock()
-	if s.entries[t.Key] == e { // not removed meanwhile
-		e.last = &r
+	defer s.mu.Unlock()
+	if s.entries[t.Key] != e {
+		return // removed meanwhile: SetTargets deleted its series, keep them deleted
 	}
-	s.mu.Unlock()
+	e.last = &r
+	s.runs.WithLabelValues(t.Hostname, t.Vantage).Inc()
+	if !r.Success {
+		s.failures.WithLabelValues(t.Hostname, t.Vantage, string(r.Reason)).Inc()
+	}
+	for p, d := range r.Phases {
+		s.latency.WithLabelValues(t.Vantage, string(p)).Observe(d.Seconds())
+	}
 }
 
 // Statuses returns every target with its last result, sorted.

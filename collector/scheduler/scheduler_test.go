@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"go.uber.org/goleak"
 
@@ -91,8 +92,17 @@ tailscale_tunnel_probe_target_info{hostname="whoami.example.ts.net",module="http
 	if got := testutil.ToFloat64(s.failures.WithLabelValues("k8s.example.ts.net", "direct", "tls_handshake_timeout")); got < 3 {
 		t.Errorf("failures_total = %v, want >= 3", got)
 	}
-	if n, err := testutil.GatherAndCount(reg, "tailscale_tunnel_probe_phase_latency_seconds"); err != nil || n != 4 {
-		t.Errorf("phase latency histograms = %d (%v), want 4 (3 phases of k8s, 1 of whoami)", n, err)
+	// The latency histogram is per vantage and phase, not per target:
+	// both targets' TLS phases land in one histogram.
+	if n, err := testutil.GatherAndCount(reg, "tailscale_tunnel_probe_phase_latency_seconds"); err != nil || n != 3 {
+		t.Errorf("phase latency histograms = %d (%v), want 3 (resolve, connect, tls of vantage direct)", n, err)
+	}
+	tls := &dto.Metric{}
+	if err := s.latency.WithLabelValues("direct", "tls").(prometheus.Metric).Write(tls); err != nil {
+		t.Fatal(err)
+	}
+	if c := tls.GetHistogram().GetSampleCount(); c < 6 {
+		t.Errorf("tls phase observations = %d, want >= 6 (three probes of each target)", c)
 	}
 	if lint, err := testutil.GatherAndLint(reg); err != nil || len(lint) > 0 {
 		t.Errorf("metric lint: %v %v", lint, err)
@@ -112,6 +122,12 @@ tailscale_tunnel_probe_target_info{hostname="whoami.example.ts.net",module="http
 	}
 	if strings.Contains(string(out), "k8s.example.ts.net") {
 		t.Errorf("series of the removed target remain:\n%s", out)
+	}
+
+	// When the last target of a vantage goes, so do its histograms.
+	s.SetTargets(nil)
+	if n, err := testutil.GatherAndCount(reg, "tailscale_tunnel_probe_phase_latency_seconds"); err != nil || n != 0 {
+		t.Errorf("phase latency histograms after removing every target = %d (%v), want 0", n, err)
 	}
 }
 
