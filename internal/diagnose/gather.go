@@ -15,7 +15,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/client-go/kubernetes"
@@ -24,6 +23,7 @@ import (
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/discovery"
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/logmatch"
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/prober"
+	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/internal/kubeapi"
 )
 
 // Defaults of GatherOptions.
@@ -64,9 +64,6 @@ var probeVantages = []string{config.VantageDirect, config.VantageTailnet}
 // parallelism bounds concurrent API calls and probes.
 const parallelism = 8
 
-// pageSize is the page of cluster-wide lists.
-const pageSize = 500
-
 // ProbeFunc probes hostname from a vantage. ok is false when the vantage is
 // not configured (no result then).
 type ProbeFunc func(ctx context.Context, hostname, vantage string) (res prober.Result, ok bool)
@@ -80,6 +77,9 @@ type GatherOptions struct {
 	// OperatorNamespace holds the operator and its proxy pods; default
 	// DefaultOperatorNamespace.
 	OperatorNamespace string
+	// Namespaces restricts Ingresses, Services and Events to these, as
+	// the exporter's --kubernetes.namespace does; empty: all.
+	Namespaces []string
 	// Hostnames to diagnose: an obtained FQDN, a requested name or a first
 	// label ("k8s"). Empty: every discovered endpoint.
 	Hostnames []string
@@ -129,10 +129,12 @@ func (o GatherOptions) withDefaults() GatherOptions {
 
 // Gather collects the evidence about the endpoints asked for (every
 // discovered one by default) and the Compare endpoint. It only reads, with
-// plain List and Get calls: list ingresses, services and events (cluster-wide
-// for the first two), list pods and get pods/log in the operator namespace,
-// which is the exporter's RBAC, plus list endpointslices where a backend
-// lives, which it may lack. A permission the run lacks becomes an entry of
+// plain List and Get calls: the objects come from discovery's Snapshot
+// (list ingresses, services and Warning events, cluster-wide unless
+// Namespaces says otherwise, and proxy pods in the operator namespace, as
+// the exporter's informers list them); then get pods/log and list pods in
+// the operator namespace, which is the exporter's RBAC too, plus list
+// endpointslices where a backend lives, which it may lack. A permission the run lacks becomes an entry of
 // Evidence.Missing and other API failures entries of Evidence.Errors; the
 // run goes on without what they would have given. An API that cannot be
 // reached (or rejects the credentials) at the first call stops the
@@ -145,10 +147,10 @@ func Gather(ctx context.Context, opts GatherOptions) (Evidence, error) {
 	g := &gatherer{opts: opts, client: opts.Client, now: opts.Now(), proxyLogs: map[string]*proxyLog{}}
 	ev := Evidence{GatheredAt: g.now}
 
-	var all []discovery.Endpoint
 	if g.client != nil {
-		all = g.endpoints(ctx)
+		g.snapshot(ctx)
 	}
+	all := g.snap.Endpoints
 	ev.Endpoints = selectEndpoints(all, opts.Hostnames)
 	if opts.Compare != "" {
 		if c := selectEndpoints(all, []string{opts.Compare}); len(c) > 0 {
@@ -219,13 +221,10 @@ type gatherer struct {
 	client kubernetes.Interface // nil once the API proved unreachable
 	now    time.Time
 
-	// From the cluster-wide Service list, to find backends without another
-	// call; nil when that list failed.
-	services map[string]*corev1.Service // by namespace/name
-	// pods of the operator namespace; podsListed is false when the list
-	// failed.
-	pods       []corev1.Pod
-	podsListed bool
+	// snap is what discovery lists: endpoints, proxy pods, Warnings, and
+	// which Services exist (to find backends without another call).
+	snap       discovery.Snapshot
+	podsListed bool // the proxy pods were listed
 
 	mu        sync.Mutex
 	missing   []string
@@ -248,11 +247,12 @@ func (a permission) String() string {
 }
 
 // failed records a failed API call: a missing permission, or an error
-// naming what was being read.
+// naming what was being read. Credentials the API does not accept (401)
+// are an error of the run, not a permission to grant.
 func (g *gatherer) failed(a permission, what string, err error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if apierrors.IsForbidden(err) {
+	if kubeapi.Classify(err) == kubeapi.Forbidden && !kubeapi.Unusable(err) {
 		g.missing = append(g.missing, a.String())
 		return
 	}
@@ -265,86 +265,47 @@ func (g *gatherer) errorf(format string, args ...any) {
 	g.errors = append(g.errors, fmt.Sprintf(format, args...))
 }
 
-// apiUnusable reports whether err says the API cannot be used at all: no
-// answer, or credentials it does not accept.
-func apiUnusable(err error) bool {
-	if apierrors.IsUnauthorized(err) {
-		return true
-	}
-	var status apierrors.APIStatus
-	return !errors.As(err, &status)
-}
-
-// endpoints lists the Ingresses and Services of every namespace and maps
-// them to endpoints, sorted by hostname.
-func (g *gatherer) endpoints(ctx context.Context) []discovery.Endpoint {
-	var out []discovery.Endpoint
-	ingresses := permission{"list", "ingresses.networking.k8s.io", ""}
-	err := listPages(ctx, func(ctx context.Context, o metav1.ListOptions) (string, error) {
-		l, err := g.client.NetworkingV1().Ingresses("").List(ctx, o)
-		if err != nil {
-			return "", err
-		}
-		for i := range l.Items {
-			if e, ok := discovery.EndpointFromIngress(&l.Items[i], g.opts.IngressClass); ok {
-				out = append(out, e)
-			}
-		}
-		return l.Continue, nil
+// snapshot lists the objects as discovery does and records the lists that
+// failed. An API that cannot be used at all ends the Kubernetes half: every
+// further call would fail the same way, each after its own timeout, so the
+// evidence is the probes alone.
+func (g *gatherer) snapshot(ctx context.Context) {
+	d := discovery.New(g.client, discovery.Options{
+		IngressClass:      g.opts.IngressClass,
+		OperatorNamespace: g.opts.OperatorNamespace,
+		Namespaces:        g.opts.Namespaces,
 	})
-	if err != nil {
-		g.failed(ingresses, "list Ingresses", err)
-		if apiUnusable(err) && ctx.Err() == nil {
-			// Every further call would fail the same way, each after its
-			// own timeout: the evidence is the probes alone.
+	g.snap = d.Snapshot(ctx)
+	g.podsListed = true
+	for _, le := range g.snap.Errors {
+		a, what := listPermission(le)
+		g.failed(a, what, le.Err)
+		if le.Resource == discovery.ResourcePods {
+			g.podsListed = false
+		}
+		if kubeapi.Unusable(le.Err) && ctx.Err() == nil {
 			g.client = nil
-			return nil
 		}
 	}
-
-	services := map[string]*corev1.Service{}
-	err = listPages(ctx, func(ctx context.Context, o metav1.ListOptions) (string, error) {
-		l, err := g.client.CoreV1().Services("").List(ctx, o)
-		if err != nil {
-			return "", err
-		}
-		for i := range l.Items {
-			svc := &l.Items[i]
-			services[svc.Namespace+"/"+svc.Name] = svc
-			if e, ok := discovery.EndpointFromService(svc); ok {
-				out = append(out, e)
-			}
-		}
-		return l.Continue, nil
-	})
-	if err != nil {
-		g.failed(permission{"list", "services", ""}, "list Services", err)
-	} else {
-		g.services = services
-	}
-	slices.SortFunc(out, func(a, b discovery.Endpoint) int {
-		return strings.Compare(endpointKey(a), endpointKey(b))
-	})
-	return out
 }
 
-func endpointKey(e discovery.Endpoint) string {
-	return e.HostnameLabel() + "\x00" + e.Namespace + "\x00" + e.Name + "\x00" + string(e.Kind)
-}
-
-// listPages calls list with Limit and Continue until the last page.
-func listPages(ctx context.Context, list func(context.Context, metav1.ListOptions) (string, error)) error {
-	o := metav1.ListOptions{Limit: pageSize}
-	for {
-		next, err := list(ctx, o)
-		if err != nil {
-			return err
-		}
-		if next == "" {
-			return nil
-		}
-		o.Continue = next
+// listPermission names the permission a failed list of discovery's needed
+// and what it was reading.
+func listPermission(le discovery.ListError) (permission, string) {
+	a := permission{verb: "list", resource: le.Resource, namespace: le.Namespace}
+	what := "list " + le.Resource
+	switch le.Resource {
+	case discovery.ResourceIngresses:
+		a.resource, what = "ingresses.networking.k8s.io", "list Ingresses"
+	case discovery.ResourceServices:
+		what = "list Services"
+	case discovery.ResourceEvents:
+		what = "list Warning Events"
 	}
+	if le.Namespace != "" {
+		what += " in namespace " + le.Namespace
+	}
+	return a, what
 }
 
 // selectEndpoints returns the evidence skeletons of the endpoints asked
@@ -448,22 +409,6 @@ func (g *gatherer) cluster(ctx context.Context, ev *Evidence, targets []*Endpoin
 	if g.client == nil {
 		return
 	}
-	ns := g.opts.OperatorNamespace
-	var pods []corev1.Pod
-	err := listPages(ctx, func(ctx context.Context, o metav1.ListOptions) (string, error) {
-		l, err := g.client.CoreV1().Pods(ns).List(ctx, o)
-		if err != nil {
-			return "", err
-		}
-		pods = append(pods, l.Items...)
-		return l.Continue, nil
-	})
-	if err != nil {
-		g.failed(permission{"list", "pods", ns}, "list pods in namespace "+ns, err)
-	} else {
-		g.pods, g.podsListed = pods, true
-	}
-
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, parallelism)
 	run := func(f func()) {
@@ -486,60 +431,19 @@ func (g *gatherer) cluster(ctx context.Context, ev *Evidence, targets []*Endpoin
 // endpoint gathers the Kubernetes evidence of one discovered endpoint.
 func (g *gatherer) endpoint(ctx context.Context, t *EndpointEvidence) {
 	e := *t.Endpoint
-	t.Warnings = g.warnings(ctx, e)
+	for _, w := range g.snap.WarningsOf(e.Object()) {
+		t.Warnings = append(t.Warnings, Warning{Reason: w.EventReason(), Message: w.Message, Count: w.Count, Last: w.Last})
+	}
 	t.PodsListed = g.podsListed
 	if g.podsListed {
-		for i := range g.pods {
-			if p, ok := discovery.ProxyPodFromPod(&g.pods[i]); ok && p.Serves(e) {
+		for _, p := range g.snap.ProxyPods {
+			if p.Serves(e) {
 				t.Pods = append(t.Pods, p)
 			}
 		}
-		slices.SortFunc(t.Pods, func(a, b discovery.ProxyPod) int { return strings.Compare(a.Name, b.Name) })
 	}
 	t.Logs = g.logs(ctx, t.Pods)
 	t.Backend = g.backend(ctx, e)
-}
-
-// warnings lists the Warning Events on the endpoint's object, latest first.
-func (g *gatherer) warnings(ctx context.Context, e discovery.Endpoint) []Warning {
-	obj := e.Object()
-	sel := fields.Set{
-		"involvedObject.kind":      obj.Resource,
-		"involvedObject.name":      obj.Name,
-		"involvedObject.namespace": obj.Namespace,
-		"type":                     corev1.EventTypeWarning,
-	}.AsSelector().String()
-	l, err := g.client.CoreV1().Events(obj.Namespace).List(ctx, metav1.ListOptions{FieldSelector: sel})
-	if err != nil {
-		g.failed(permission{"list", "events", obj.Namespace}, fmt.Sprintf("list Events of %s %s/%s", obj.Resource, obj.Namespace, obj.Name), err)
-		return nil
-	}
-	var out []Warning
-	for i := range l.Items {
-		out = append(out, warningOf(&l.Items[i]))
-	}
-	slices.SortStableFunc(out, func(a, b Warning) int { return b.Last.Compare(a.Last) })
-	return out
-}
-
-// warningOf reads an Event written through either events API: counts and
-// times live in the series for events.k8s.io ones.
-func warningOf(ev *corev1.Event) Warning {
-	w := Warning{Reason: ev.Reason, Message: ev.Message, Count: ev.Count}
-	for _, t := range []time.Time{ev.LastTimestamp.Time, ev.EventTime.Time, ev.FirstTimestamp.Time, ev.CreationTimestamp.Time} {
-		if !t.IsZero() {
-			w.Last = t
-			break
-		}
-	}
-	if s := ev.Series; s != nil {
-		w.Count = max(w.Count, s.Count)
-		if s.LastObservedTime.After(w.Last) {
-			w.Last = s.LastObservedTime.Time
-		}
-	}
-	w.Count = max(w.Count, 1)
-	return w
 }
 
 // proxyLog is what one proxy pod's log said, read once per run.
@@ -800,9 +704,8 @@ func (g *gatherer) backend(ctx context.Context, e discovery.Endpoint) BackendEvi
 	}
 	name, _, _ := strings.Cut(e.Backend, ":")
 	b := BackendEvidence{Service: e.Namespace + "/" + e.Backend}
-	if g.services != nil {
-		_, b.Found = g.services[e.Namespace+"/"+name]
-		b.Known = true
+	if found, known := g.snap.HasService(e.Namespace, name); known {
+		b.Found, b.Known = found, true
 	} else {
 		// The cluster-wide list failed; this namespace may still be
 		// readable. List, not Get: the exporter's RBAC has no get.
@@ -851,7 +754,15 @@ func readyAddresses(items []discoveryv1.EndpointSlice) int {
 // and the warning/error lines at the end of its log.
 func (g *gatherer) operator(ctx context.Context) OperatorEvidence {
 	var o OperatorEvidence
-	pod := operatorPod(g.pods)
+	ns := g.opts.OperatorNamespace
+	// Every pod but the proxies: the operator and whatever else shares its
+	// namespace, a handful.
+	l, err := g.client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: discovery.LabelManaged + "!=true"})
+	if err != nil {
+		g.failed(permission{"list", "pods", ns}, "list pods in namespace "+ns, err)
+		return o
+	}
+	pod := operatorPod(l.Items)
 	if pod == nil {
 		return o
 	}

@@ -688,30 +688,6 @@ func TestGatherSampler(t *testing.T) {
 	}
 }
 
-func TestGatherWarningOf(t *testing.T) {
-	t0 := time.Date(2026, 2, 22, 10, 0, 0, 0, time.UTC)
-	for _, tc := range []struct {
-		name string
-		ev   corev1.Event
-		want Warning
-	}{
-		{"legacy", corev1.Event{Reason: "HTTPSNotEnabled", Message: "m", Count: 3, LastTimestamp: metav1.NewTime(t0)},
-			Warning{Reason: "HTTPSNotEnabled", Message: "m", Count: 3, Last: t0}},
-		{"events.k8s.io with a series", corev1.Event{Reason: "NoValidBackends", EventTime: metav1.NewMicroTime(t0),
-			Series: &corev1.EventSeries{Count: 7, LastObservedTime: metav1.NewMicroTime(t0.Add(time.Minute))}},
-			Warning{Reason: "NoValidBackends", Count: 7, Last: t0.Add(time.Minute)}},
-		{"no count, creation time only", corev1.Event{Reason: "X", ObjectMeta: metav1.ObjectMeta{CreationTimestamp: metav1.NewTime(t0)}},
-			Warning{Reason: "X", Count: 1, Last: t0}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			got := warningOf(&tc.ev)
-			if got.Reason != tc.want.Reason || got.Message != tc.want.Message || got.Count != tc.want.Count || !got.Last.Equal(tc.want.Last) {
-				t.Errorf("warningOf = %+v, want %+v", got, tc.want)
-			}
-		})
-	}
-}
-
 func TestLastLines(t *testing.T) {
 	for _, c := range []struct {
 		in        string
