@@ -80,6 +80,7 @@ func (d diagnoseCmd) run(src configSource, kube kubeFlags, hostLogs logSourceFla
 		Client:            client,
 		IngressClass:      *kube.ingressClass,
 		OperatorNamespace: *kube.operatorNamespace,
+		Namespaces:        *kube.namespaces,
 		Hostnames:         *d.hostnames,
 		Compare:           *d.compare,
 		Probe:             probeFunc(cfg, network, vantages),

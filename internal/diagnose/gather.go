@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -22,6 +21,7 @@ import (
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/config"
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/discovery"
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/logmatch"
+	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/logs"
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/prober"
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/internal/kubeapi"
 )
@@ -39,8 +39,8 @@ const (
 	// MaxLogSamples is how many matching proxy log lines an endpoint keeps.
 	MaxLogSamples = 5
 	// MaxSampleLength cuts a kept line (proxy or operator); longer ones end
-	// in "…". A drop line is under 200 bytes; a 64 KiB dump is not evidence.
-	MaxSampleLength = 1024
+	// in "…".
+	MaxSampleLength = logs.MaxSampleLength
 	// OperatorLogLines is how much of the operator's log is read.
 	OperatorLogLines = 200
 	// MaxOperatorWarnings is how many of its warning/error lines are kept,
@@ -448,12 +448,14 @@ func (g *gatherer) endpoint(ctx context.Context, t *EndpointEvidence) {
 
 // proxyLog is what one proxy pod's log said, read once per run.
 type proxyLog struct {
-	once      sync.Once
-	read      bool
-	lines     int
-	events    map[logmatch.Event]int
-	samples   []string
-	rateLimit bool
+	once   sync.Once
+	read   bool
+	counts logs.TailCounts
+}
+
+// tail is how much of a proxy log is read, and how it is counted.
+func (g *gatherer) tail() logs.Tail {
+	return logs.Tail{Lines: g.opts.LogLines, Since: g.opts.LogSince, Samples: MaxLogSamples, Matcher: g.opts.Matcher}
 }
 
 // logs sums up the logs of an endpoint's proxy pods. Pending pods have no
@@ -473,85 +475,50 @@ func (g *gatherer) logs(ctx context.Context, pods []discovery.ProxyPod) LogSumma
 		g.mu.Unlock()
 		pl.once.Do(func() { g.readProxyLog(ctx, p, pl) })
 		if pl.read {
-			s = mergeLogs(s, pl)
+			s = mergeLogs(s, pl.counts)
 		}
 	}
 	return s
 }
 
-// mergeLogs adds one read log to a summary.
-func mergeLogs(s LogSummary, pl *proxyLog) LogSummary {
+// mergeLogs adds what one log read counted to a summary.
+func mergeLogs(s LogSummary, c logs.TailCounts) LogSummary {
 	s.Read = true
-	s.Lines += pl.lines
-	s.RateLimit = s.RateLimit || pl.rateLimit
-	for ev, n := range pl.events {
+	s.Lines += int(c.Lines)
+	for ev, n := range c.Events {
 		if s.Events == nil {
 			s.Events = map[logmatch.Event]int{}
 		}
-		s.Events[ev] += n
+		s.Events[ev] += int(n)
+		if ev.Kind == logmatch.KindRateLimit && ev.FilterFormat {
+			s.RateLimit = true
+		}
 	}
-	for _, line := range pl.samples {
+	for _, k := range c.Samples {
 		if len(s.Samples) < MaxLogSamples {
-			s.Samples = append(s.Samples, line)
+			s.Samples = append(s.Samples, k.Line)
+			s.Matched = append(s.Matched, k)
 		}
 	}
 	return s
 }
 
 // readProxyLog reads the latest lines of a proxy pod's tailscale container
-// (at most LogLines, none older than LogSince) and matches them.
+// (at most LogLines, none older than LogSince) as the exporter reads them.
 func (g *gatherer) readProxyLog(ctx context.Context, p discovery.ProxyPod, pl *proxyLog) {
-	tail := int64(g.opts.LogLines)
-	since := max(int64(g.opts.LogSince/time.Second), 1)
-	rc, err := g.client.CoreV1().Pods(p.Namespace).GetLogs(p.Name, &corev1.PodLogOptions{
-		Container:    discovery.ProxyContainer,
-		TailLines:    &tail,
-		SinceSeconds: &since,
-		Timestamps:   true,
-	}).Stream(ctx)
+	tail := g.tail()
+	rc, err := tail.OpenPod(ctx, g.client, logs.PodRef{Namespace: p.Namespace, Name: p.Name})
 	if err != nil {
 		g.failed(permission{"get", "pods/log", p.Namespace}, fmt.Sprintf("read log of proxy pod %s/%s", p.Namespace, p.Name), err)
 		return
 	}
 	defer rc.Close()
-	if err := g.summarise(rc, pl); err != nil {
+	pl.counts, err = tail.ReadKube(rc)
+	pl.read = true
+	if err != nil {
 		g.errorf("read log of proxy pod %s/%s: %v", p.Namespace, p.Name, err)
 	}
 }
-
-// summarise counts the matching lines of one log as the exporter would and
-// keeps a few of them.
-func (g *gatherer) summarise(r io.Reader, pl *proxyLog) error {
-	pl.read = true
-	var samples sampler
-	err := eachLine(r, func(line []byte) {
-		pl.lines++
-		_, msg, _ := logmatch.SplitKubeTimestamp(line)
-		ev, ok := g.opts.Matcher.Match(msg)
-		if !ok {
-			return
-		}
-		if ev.Kind == logmatch.KindRateLimit && ev.FilterFormat {
-			pl.rateLimit = true
-		}
-		// As the exporter counts: per-line numbers zeroed, so the keys are
-		// the product of small enumerations.
-		ev.Length, ev.Custom, ev.Suppressed = 0, 0, 0
-		if pl.events == nil {
-			pl.events = map[logmatch.Event]int{}
-		}
-		pl.events[ev]++
-		if ev.Kind != logmatch.KindAccept { // accepts are no failure
-			samples.add(ev, msg)
-		}
-	})
-	pl.samples = samples.lines()
-	return err
-}
-
-// hostLogTail bounds how much of a host log file is read: its last 4 MiB
-// hold far more than LogLines lines of tailscaled.
-const hostLogTail = 4 << 20
 
 // hostLogs reads the HostLogs files into the evidence of the targets they
 // name (matched as hostnames asked for are; a file naming no target is
@@ -569,131 +536,15 @@ func (g *gatherer) hostLogs(targets []*EndpointEvidence) {
 			g.errorf("log file %s: no endpoint asked about is named %q", path, name)
 			continue
 		}
-		var pl proxyLog
-		if err := g.readHostLog(path, &pl); err != nil {
+		counts, err := g.tail().ReadFile(path)
+		if err != nil {
 			g.errorf("log file %s: %v", path, err)
-			if !pl.read {
-				continue
-			}
+			continue
 		}
 		for _, t := range matched {
-			t.Logs = mergeLogs(t.Logs, &pl)
+			t.Logs = mergeLogs(t.Logs, counts)
 		}
 	}
-}
-
-func (g *gatherer) readHostLog(path string, pl *proxyLog) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return err
-	}
-	skipFirst := false
-	if st.Size() > hostLogTail {
-		if _, err := f.Seek(st.Size()-hostLogTail, io.SeekStart); err != nil {
-			return err
-		}
-		skipFirst = true // starts mid-line
-	}
-	lines, err := lastLines(f, g.opts.LogLines, skipFirst)
-	if err != nil {
-		return err
-	}
-	return g.summarise(bytes.NewReader(lines), pl)
-}
-
-// lastLines returns the last n lines of r.
-func lastLines(r io.Reader, n int, skipFirst bool) ([]byte, error) {
-	data, err := io.ReadAll(r)
-	if err != nil {
-		return nil, err
-	}
-	if skipFirst {
-		i := bytes.IndexByte(data, '\n')
-		if i < 0 {
-			return nil, nil // all of it is one partial line
-		}
-		data = data[i+1:]
-	}
-	if n <= 0 {
-		return nil, nil
-	}
-	pos := len(data)
-	if pos > 0 && data[pos-1] == '\n' {
-		pos--
-	}
-	for range n {
-		i := bytes.LastIndexByte(data[:pos], '\n')
-		if i < 0 {
-			return data, nil
-		}
-		pos = i
-	}
-	return data[pos+1:], nil
-}
-
-// eachLine calls f with every line of r, of any length (a longer line than
-// logmatch.DefaultMaxLineLength is cut), and returns the error that ended r
-// other than EOF.
-func eachLine(r io.Reader, f func([]byte)) error {
-	lr := logmatch.NewLineReader(r, 0)
-	for {
-		line, _, err := lr.Next()
-		if line != nil {
-			f(line)
-		}
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-	}
-}
-
-// sampler keeps the sample lines of a log: the first line of each kind of
-// event (so that a flood of drops does not hide the one TLS error), then
-// the most recent other lines, up to MaxLogSamples.
-type sampler struct {
-	seen     map[logmatch.Event]bool
-	distinct []string
-	recent   []string // the last MaxLogSamples lines not in distinct
-}
-
-func (s *sampler) add(ev logmatch.Event, msg []byte) {
-	line := sampleLine(msg)
-	if !s.seen[ev] && len(s.distinct) < MaxLogSamples {
-		if s.seen == nil {
-			s.seen = map[logmatch.Event]bool{}
-		}
-		s.seen[ev] = true
-		s.distinct = append(s.distinct, line)
-		return
-	}
-	if len(s.recent) == MaxLogSamples {
-		s.recent = s.recent[1:]
-	}
-	s.recent = append(s.recent, line)
-}
-
-func (s *sampler) lines() []string {
-	out := s.distinct
-	if n := MaxLogSamples - len(out); n > 0 {
-		out = append(out, s.recent[max(0, len(s.recent)-n):]...)
-	}
-	return out
-}
-
-// sampleLine copies a line for the report, cut to MaxSampleLength bytes.
-func sampleLine(b []byte) string {
-	if len(b) > MaxSampleLength {
-		return string(b[:MaxSampleLength]) + "…"
-	}
-	return string(b)
 }
 
 // backend finds the Service an endpoint sends traffic to and counts its
@@ -791,20 +642,25 @@ func (g *gatherer) operator(ctx context.Context) OperatorEvidence {
 		return o
 	}
 	defer rc.Close()
-	err = eachLine(rc, func(line []byte) {
-		_, msg, _ := logmatch.SplitKubeTimestamp(line)
-		if !operatorWarning(msg) {
-			return
+	// The operator's lines are not tailscaled's: no Reader, only a filter.
+	lr := logmatch.NewLineReader(rc, 0)
+	for {
+		line, _, err := lr.Next()
+		if line != nil {
+			if _, msg, _ := logmatch.SplitKubeTimestamp(line); operatorWarning(msg) {
+				if len(o.WarningLines) == MaxOperatorWarnings {
+					o.WarningLines = o.WarningLines[1:]
+				}
+				o.WarningLines = append(o.WarningLines, logs.SampleLine(msg))
+			}
 		}
-		if len(o.WarningLines) == MaxOperatorWarnings {
-			o.WarningLines = o.WarningLines[1:]
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				g.errorf("read log of operator pod %s/%s: %v", pod.Namespace, pod.Name, err)
+			}
+			return o
 		}
-		o.WarningLines = append(o.WarningLines, sampleLine(msg))
-	})
-	if err != nil {
-		g.errorf("read log of operator pod %s/%s: %v", pod.Namespace, pod.Name, err)
 	}
-	return o
 }
 
 // operatorPod picks the operator among the pods of its namespace: the
