@@ -134,9 +134,10 @@ func (o GatherOptions) withDefaults() GatherOptions {
 // Namespaces says otherwise, and proxy pods in the operator namespace, as
 // the exporter's informers list them); then get pods/log and list pods in
 // the operator namespace, which is the exporter's RBAC too, plus list
-// endpointslices where a backend lives, which it may lack. A permission the run lacks becomes an entry of
-// Evidence.Missing and other API failures entries of Evidence.Errors; the
-// run goes on without what they would have given. An API that cannot be
+// endpointslices where a backend lives, which it may lack. A permission
+// the run lacks becomes an entry of Evidence.Missing and other API
+// failures entries of Evidence.Errors; the run goes on without what they
+// would have given. An API that cannot be
 // reached (or rejects the credentials) at the first call stops the
 // Kubernetes half, so that every further call does not wait for it too.
 //
