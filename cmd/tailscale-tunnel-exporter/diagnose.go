@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
@@ -81,6 +80,7 @@ func (d diagnoseCmd) run(src configSource, kube kubeFlags, hostLogs logSourceFla
 		Client:            client,
 		IngressClass:      *kube.ingressClass,
 		OperatorNamespace: *kube.operatorNamespace,
+		Namespaces:        *kube.namespaces,
 		Hostnames:         *d.hostnames,
 		Compare:           *d.compare,
 		Probe:             probeFunc(cfg, network, vantages),
@@ -108,26 +108,19 @@ func (d diagnoseCmd) run(src configSource, kube kubeFlags, hostLogs logSourceFla
 	return 0
 }
 
-// probeFunc probes a hostname from a vantage as the exporter would: with
-// its module and resolve override when it is a configured target, else
-// with the default module and the config's resolve map.
+// probeFunc probes a hostname from a vantage as the exporter would, with
+// the request the scheduler would build for it.
 func probeFunc(cfg *config.Config, network scheduler.Network, vantages map[string]scheduler.Vantage) func(context.Context, string, string) (prober.Result, bool) {
 	return func(ctx context.Context, hostname, vantage string) (prober.Result, bool) {
 		v, ok := vantages[vantage]
 		if !ok {
 			return prober.Result{}, false
 		}
-		module, override := "", cfg.Override(hostname)
-		for _, t := range cfg.Targets {
-			if strings.EqualFold(t.Hostname, hostname) {
-				module = t.Module
-				if t.Resolve != "" {
-					override = t.Resolve
-				}
-			}
+		req, err := network.Request(cfg, hostname, "", v)
+		if err != nil { // modules are validated at load
+			return prober.Result{}, false
 		}
-		m, _ := cfg.Module(module) // validated at load
-		return prober.Probe(ctx, network.Request(hostname, override, m, v)), true
+		return prober.Probe(ctx, req), true
 	}
 }
 

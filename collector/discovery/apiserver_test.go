@@ -286,6 +286,21 @@ func testLiveObjects(t *testing.T, c *kubetest.Cluster, node string) {
 	h, stop := runLive(t, client, Options{Namespaces: []string{ns}, OperatorNamespace: opNS})
 	liveSynced(t, h)
 
+	// A snapshot with the same options holds what the synced informers
+	// hold, and the server's selectors leave only the Warning Events.
+	snap := New(client, Options{Namespaces: []string{ns}, OperatorNamespace: opNS}).Snapshot(ctx)
+	if !slices.EqualFunc(snap.Endpoints, h.d.Endpoints(), Endpoint.equal) || !slices.Equal(snap.ProxyPods, h.d.ProxyPods()) || len(snap.Errors) != 0 {
+		t.Errorf("snapshot = %+v\nwant the informers' endpoints %+v and pods %+v", snap, h.d.Endpoints(), h.d.ProxyPods())
+	}
+	var reasons []string
+	for _, w := range snap.Warnings {
+		reasons = append(reasons, w.Object.Name+":"+w.EventReason())
+	}
+	slices.Sort(reasons)
+	if want := []string{"db:INVALIDSERVICE", "web:NoValidBackends"}; !slices.Equal(reasons, want) {
+		t.Errorf("snapshot warnings = %q, want %q", reasons, want)
+	}
+
 	const (
 		webFQDN = "web.tail1234.ts.net"
 		dbFQDN  = "db-1.tail1234.ts.net"

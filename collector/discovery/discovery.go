@@ -1,7 +1,6 @@
 package discovery
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"slices"
@@ -72,6 +71,9 @@ type Discovery struct {
 
 type source struct {
 	stream
+	// list is the informer's list call, without health reporting; Snapshot
+	// pages through it.
+	list     listFunc
 	informer cache.SharedIndexInformer
 	// handled has synced once the handlers have seen the initial list,
 	// which may be after the informer's store has.
@@ -226,7 +228,7 @@ func (d *Discovery) newSource(client kubernetes.Interface, s stream, obj runtime
 			h.OnDelete(obj)
 		},
 	})
-	return source{stream: s, informer: inf, handled: reg}
+	return source{stream: s, list: list, informer: inf, handled: reg}
 }
 
 // isWatchList reports whether a watch call asks for the initial list as a
@@ -455,10 +457,7 @@ func (d *Discovery) allEndpoints() []Endpoint {
 // namespace and name wins.
 func (d *Discovery) Endpoints() []Endpoint {
 	eps := d.allEndpoints()
-	slices.SortFunc(eps, func(a, b Endpoint) int {
-		return cmp.Or(cmp.Compare(a.HostnameLabel(), b.HostnameLabel()),
-			cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
-	})
+	sortEndpoints(eps)
 	return slices.CompactFunc(eps, func(a, b Endpoint) bool { return a.HostnameLabel() == b.HostnameLabel() })
 }
 
@@ -471,9 +470,7 @@ func (d *Discovery) ProxyPods() []ProxyPod {
 			pods = append(pods, p)
 		}
 	}
-	slices.SortFunc(pods, func(a, b ProxyPod) int {
-		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
-	})
+	sortProxyPods(pods)
 	return pods
 }
 

@@ -2,6 +2,7 @@ package discovery
 
 import (
 	"slices"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 )
@@ -35,6 +36,21 @@ type Warning struct {
 	Event string
 	// Count is how often the event occurred, as the Event says; at least 1.
 	Count int32
+	// Unlisted is the Event's own reason when it is not one of
+	// KnownReasons (Reason is then ReasonOther): for reports, never a label.
+	Unlisted string
+	// Message is the Event's message, for reports.
+	Message string
+	// Last is when the event last occurred, as far as the Event tells.
+	Last time.Time
+}
+
+// EventReason is the reason the Event gives, listed or not.
+func (w Warning) EventReason() string {
+	if w.Unlisted != "" {
+		return w.Unlisted
+	}
+	return w.Reason
 }
 
 // WarningFromEvent returns the Warning of an Event of type Warning about an
@@ -48,23 +64,37 @@ func WarningFromEvent(ev *corev1.Event) (Warning, bool) {
 		return Warning{}, false
 	}
 	w := Warning{
-		Object: ObjectRef{Resource: kind, Namespace: ev.InvolvedObject.Namespace, Name: ev.InvolvedObject.Name},
-		Reason: ReasonOther,
-		Event:  string(ev.UID),
-		Count:  ev.Count,
+		Object:  ObjectRef{Resource: kind, Namespace: ev.InvolvedObject.Namespace, Name: ev.InvolvedObject.Name},
+		Reason:  ReasonOther,
+		Event:   string(ev.UID),
+		Count:   ev.Count,
+		Message: ev.Message,
 	}
 	if w.Object.Namespace == "" {
 		w.Object.Namespace = ev.Namespace
 	}
 	if slices.Contains(KnownReasons, ev.Reason) {
 		w.Reason = ev.Reason
+	} else {
+		w.Unlisted = ev.Reason
 	}
 	if w.Event == "" {
 		w.Event = ev.Namespace + "/" + ev.Name
 	}
-	// Events written through events.k8s.io keep their count in the series.
-	if ev.Series != nil && ev.Series.Count > w.Count {
-		w.Count = ev.Series.Count
+	// Events written through the core API carry LastTimestamp; those
+	// written through events.k8s.io carry EventTime and keep their count
+	// and latest time in the series.
+	for _, t := range []time.Time{ev.LastTimestamp.Time, ev.EventTime.Time, ev.FirstTimestamp.Time, ev.CreationTimestamp.Time} {
+		if !t.IsZero() {
+			w.Last = t
+			break
+		}
+	}
+	if s := ev.Series; s != nil {
+		w.Count = max(w.Count, s.Count)
+		if s.LastObservedTime.After(w.Last) {
+			w.Last = s.LastObservedTime.Time
+		}
 	}
 	w.Count = max(w.Count, 1)
 	return w, true

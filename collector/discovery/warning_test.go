@@ -3,6 +3,7 @@ package discovery
 import (
 	"reflect"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -53,13 +54,13 @@ func TestWarningFromEvent(t *testing.T) {
 			name: "unknown reason is other, name identifies an event without UID",
 			ev:   warningEvent("whoami.17f", "SomethingNew", 2),
 			ok:   true,
-			want: Warning{Object: whoami, Reason: ReasonOther, Event: "default/whoami.17f", Count: 2},
+			want: Warning{Object: whoami, Reason: ReasonOther, Event: "default/whoami.17f", Count: 2, Unlisted: "SomethingNew"},
 		},
 		{
 			name: "reasons are case sensitive",
 			ev:   warningEvent("e", "novalidbackends", 1),
 			ok:   true,
-			want: Warning{Object: whoami, Reason: ReasonOther, Event: "default/e", Count: 1},
+			want: Warning{Object: whoami, Reason: ReasonOther, Event: "default/e", Count: 1, Unlisted: "novalidbackends"},
 		},
 		{
 			name: "zero count means once",
@@ -166,6 +167,38 @@ func TestWarningCounts(t *testing.T) {
 			}
 			if !reflect.DeepEqual(c.totals, tt.want) {
 				t.Errorf("totals = %v, want %v", c.totals, tt.want)
+			}
+		})
+	}
+}
+
+// TestWarningFromEventReport: what a report shows of a Warning, from
+// Events written through either events API.
+func TestWarningFromEventReport(t *testing.T) {
+	t0 := time.Date(2026, 2, 22, 10, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name   string
+		ev     *corev1.Event
+		reason string
+		msg    string
+		count  int32
+		last   time.Time
+	}{
+		{"core API", warningEvent("e", "HTTPSNotEnabled", 3, func(e *corev1.Event) {
+			e.Message, e.LastTimestamp = "m", metav1.NewTime(t0)
+		}), "HTTPSNotEnabled", "m", 3, t0},
+		{"events.k8s.io with a series", warningEvent("e", "NoValidBackends", 0, func(e *corev1.Event) {
+			e.EventTime = metav1.NewMicroTime(t0)
+			e.Series = &corev1.EventSeries{Count: 7, LastObservedTime: metav1.NewMicroTime(t0.Add(time.Minute))}
+		}), "NoValidBackends", "", 7, t0.Add(time.Minute)},
+		{"unlisted reason, creation time only", warningEvent("e", "X", 0, func(e *corev1.Event) {
+			e.CreationTimestamp = metav1.NewTime(t0)
+		}), "X", "", 1, t0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w, ok := WarningFromEvent(tc.ev)
+			if !ok || w.EventReason() != tc.reason || w.Message != tc.msg || w.Count != tc.count || !w.Last.Equal(tc.last) {
+				t.Errorf("WarningFromEvent = %+v, %v; want reason %q, message %q, count %d, last %v", w, ok, tc.reason, tc.msg, tc.count, tc.last)
 			}
 		})
 	}

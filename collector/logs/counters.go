@@ -120,9 +120,6 @@ func (h Stream) Event(ev logmatch.Event, at time.Time, m *logmatch.Matcher) {
 	switch ev.Kind {
 	case logmatch.KindRateLimit:
 		s.suppressed[ev.FilterFormat] += uint64(ev.Suppressed)
-		return
-	case logmatch.KindCustom, logmatch.KindNone:
-		return
 	case logmatch.KindDrop:
 		if at.IsZero() {
 			at = time.Now()
@@ -131,7 +128,10 @@ func (h Stream) Event(ev logmatch.Event, at time.Time, m *logmatch.Matcher) {
 			s.lastDrop = at
 		}
 	}
-	ev.Length, ev.Custom = 0, 0
+	// Every matched line is counted by its key, also the kinds no family
+	// shows (rate-limit notices, lines only signatures matched), so that
+	// Totals tells a report all that matched.
+	ev.Length, ev.Custom, ev.Suppressed = 0, 0, 0
 	s.events[ev]++
 }
 
@@ -186,8 +186,11 @@ func (c *Counters) Forget(k StreamKey) {
 	delete(c.streams, k)
 }
 
-// Totals is a snapshot of one stream's counts, for tests and reports.
+// Totals is a snapshot of one stream's counts: what a tail read gives the
+// diagnose report, and what tests check.
 type Totals struct {
+	// Events counts every matched line by its key (per-line numbers
+	// zeroed), rate-limit notices and signature-only lines included.
 	Events     map[logmatch.Event]uint64
 	Lines      uint64
 	Reconnects uint64

@@ -46,6 +46,9 @@ type Reader struct {
 	Matcher       *MatcherRef
 	Stream        Stream
 	MaxLineLength int // default logmatch.DefaultMaxLineLength
+	// Samples, when set, is offered every matched line (a report's tail
+	// read keeps a few; the exporter keeps none).
+	Samples *Samples
 
 	// timestamps caches the second of the last line: one per stream.
 	timestamps logmatch.KubeTimestamps
@@ -114,5 +117,8 @@ func (r *Reader) count(line []byte, status logmatch.LineStatus, at time.Time) {
 	m := r.Matcher.Load()
 	if ev, ok := m.Match(line); ok {
 		r.Stream.Event(ev, at, m)
+		if r.Samples != nil {
+			r.Samples.Keep(ev, line)
+		}
 	}
 }

@@ -31,7 +31,6 @@ func (n Network) DiscoveredTargets(eps []discovery.Endpoint, cfg *config.Config,
 	for _, t := range static {
 		taken[t.Key] = true
 	}
-	m, _ := cfg.Module(config.DefaultModule)
 	var out []Target
 	for _, ep := range eps {
 		host, ok := ep.Target()
@@ -51,11 +50,12 @@ func (n Network) DiscoveredTargets(eps []discovery.Endpoint, cfg *config.Config,
 				continue
 			}
 			taken[k] = true
+			req, _ := n.Request(cfg, host, config.DefaultModule, vantages[v]) // the default module always exists
 			out = append(out, Target{
 				Key:     k,
 				Module:  config.DefaultModule,
 				Source:  SourceDiscovered,
-				Request: n.Request(host, cfg.Override(host), m, vantages[v]),
+				Request: req,
 				Labels: map[string]string{
 					"namespace": ep.Namespace,
 					"name":      ep.Name,

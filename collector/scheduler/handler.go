@@ -99,24 +99,24 @@ func (h *Handler) request(env Env, rawTarget, moduleParam, vantageParam string) 
 	if pt.Port != 0 && pt.Port != m.Port {
 		return prober.Request{}, http.StatusForbidden, fmt.Errorf("%w: target %q: port %d is not the module's port %d", errRefused, rawTarget, pt.Port, m.Port)
 	}
+	var req prober.Request
 	switch {
 	case pt.IP.IsValid():
 		if !h.Allow.allowsIP(pt.IP) {
 			return prober.Request{}, http.StatusForbidden, fmt.Errorf("%w: target %q is an IP address; IP targets must be allowed explicitly with --probe.allow", errRefused, rawTarget)
 		}
-		return env.Network.Request(pt.Host, pt.IP.String(), m, v), 0, nil
+		// The address is the target: it overrides any resolution.
+		req, err = env.Network.request(env.Config, config.Target{Hostname: pt.Host, Module: moduleParam, Resolve: pt.IP.String()}, v)
 	default:
-		if known, ok := h.Lookup(Key{Hostname: pt.Host, Vantage: vname}); ok {
-			if moduleParam == "" || moduleParam == known.Module {
-				return known.Request, 0, nil
-			}
-			return env.Network.Request(pt.Host, known.Request.Override, m, v), 0, nil
+		if _, known := h.Lookup(Key{Hostname: pt.Host, Vantage: vname}); !known && !h.Allow.allowsName(pt.Host) {
+			return prober.Request{}, http.StatusForbidden, fmt.Errorf("%w: target %q is neither a configured or discovered target nor allowed by --probe.allow", errRefused, rawTarget)
 		}
-		if h.Allow.allowsName(pt.Host) {
-			return env.Network.Request(pt.Host, "", m, v), 0, nil
-		}
-		return prober.Request{}, http.StatusForbidden, fmt.Errorf("%w: target %q is neither a configured or discovered target nor allowed by --probe.allow", errRefused, rawTarget)
+		req, err = env.Network.Request(env.Config, pt.Host, moduleParam, v)
 	}
+	if err != nil {
+		return prober.Request{}, http.StatusBadRequest, err
+	}
+	return req, 0, nil
 }
 
 func (h *Handler) logger() log.Logger {

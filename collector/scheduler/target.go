@@ -8,6 +8,7 @@ package scheduler
 import (
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/config"
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/prober"
@@ -67,14 +68,36 @@ func (n Network) Vantages(cfg *config.Config) (map[string]Vantage, error) {
 	return vs, nil
 }
 
-// Request builds the prober request for a hostname with a module, from a
-// vantage. override is a resolve override ("" for none).
-func (n Network) Request(hostname, override string, m config.Module, v Vantage) prober.Request {
+// Request is the one way the configuration turns into a probe request: the
+// scheduler, /probe and diagnose all build theirs here. hostname is probed
+// from vantage v with module (when "", the module of hostname's configured
+// target, else the default) and with the resolve override of its configured
+// target, else of the config's resolve map (a target's own override already
+// falls back to that map at load). The error names an unknown module.
+func (n Network) Request(cfg *config.Config, hostname, module string, v Vantage) (prober.Request, error) {
+	t, ok := configuredTarget(cfg, hostname)
+	if !ok {
+		t = config.Target{Hostname: hostname, Resolve: cfg.Override(normalHostname(hostname))}
+	}
+	t.Hostname = hostname
+	if module != "" {
+		t.Module = module
+	}
+	return n.request(cfg, t, v)
+}
+
+// request builds the request of one target (its module and override as
+// given) from a vantage.
+func (n Network) request(cfg *config.Config, t config.Target, v Vantage) (prober.Request, error) {
+	m, ok := cfg.Module(t.Module)
+	if !ok {
+		return prober.Request{}, fmt.Errorf("unknown module %q", t.Module)
+	}
 	return prober.Request{
-		Hostname:           hostname,
+		Hostname:           t.Hostname,
 		Port:               m.Port,
-		Override:           override,
-		ResolveRemotely:    v.ResolveRemotely && override == "",
+		Override:           t.Resolve,
+		ResolveRemotely:    v.ResolveRemotely && t.Resolve == "",
 		IPProtocol:         m.IPProtocol,
 		IPProtocolFallback: m.IPProtocolFallback == nil || *m.IPProtocolFallback,
 		Timeout:            m.Timeout,
@@ -87,21 +110,35 @@ func (n Network) Request(hostname, override string, m config.Module, v Vantage) 
 		ValidStatusCodes:   m.HTTP.ValidStatusCodes,
 		Dialer:             v.Dialer,
 		Resolver:           n.Resolver,
-	}
+	}, nil
 }
+
+// configuredTarget finds hostname among the configured targets, whose
+// names are lower-case without a trailing dot.
+func configuredTarget(cfg *config.Config, hostname string) (config.Target, bool) {
+	h := normalHostname(hostname)
+	for _, t := range cfg.Targets {
+		if t.Hostname == h {
+			return t, true
+		}
+	}
+	return config.Target{}, false
+}
+
+func normalHostname(h string) string { return strings.TrimSuffix(strings.ToLower(h), ".") }
 
 // StaticTargets turns the configured targets into scheduled probes, one per
 // target and vantage, sorted by key.
 func (n Network) StaticTargets(cfg *config.Config, vantages map[string]Vantage) []Target {
 	var out []Target
 	for _, t := range cfg.Targets {
-		m, _ := cfg.Module(t.Module) // validated at load
 		for _, vname := range cfg.TargetVantages(t) {
+			req, _ := n.request(cfg, t, vantages[vname]) // modules validated at load
 			out = append(out, Target{
 				Key:     Key{Hostname: t.Hostname, Vantage: vname},
 				Module:  moduleName(t.Module),
 				Source:  SourceStatic,
-				Request: n.Request(t.Hostname, t.Resolve, m, vantages[vname]),
+				Request: req,
 			})
 		}
 	}

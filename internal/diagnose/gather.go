@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -15,7 +14,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/client-go/kubernetes"
@@ -23,7 +21,9 @@ import (
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/config"
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/discovery"
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/logmatch"
+	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/logs"
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/prober"
+	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/internal/kubeapi"
 )
 
 // Defaults of GatherOptions.
@@ -39,8 +39,8 @@ const (
 	// MaxLogSamples is how many matching proxy log lines an endpoint keeps.
 	MaxLogSamples = 5
 	// MaxSampleLength cuts a kept line (proxy or operator); longer ones end
-	// in "…". A drop line is under 200 bytes; a 64 KiB dump is not evidence.
-	MaxSampleLength = 1024
+	// in "…".
+	MaxSampleLength = logs.MaxSampleLength
 	// OperatorLogLines is how much of the operator's log is read.
 	OperatorLogLines = 200
 	// MaxOperatorWarnings is how many of its warning/error lines are kept,
@@ -64,9 +64,6 @@ var probeVantages = []string{config.VantageDirect, config.VantageTailnet}
 // parallelism bounds concurrent API calls and probes.
 const parallelism = 8
 
-// pageSize is the page of cluster-wide lists.
-const pageSize = 500
-
 // ProbeFunc probes hostname from a vantage. ok is false when the vantage is
 // not configured (no result then).
 type ProbeFunc func(ctx context.Context, hostname, vantage string) (res prober.Result, ok bool)
@@ -80,6 +77,9 @@ type GatherOptions struct {
 	// OperatorNamespace holds the operator and its proxy pods; default
 	// DefaultOperatorNamespace.
 	OperatorNamespace string
+	// Namespaces restricts Ingresses, Services and Events to these, as
+	// the exporter's --kubernetes.namespace does; empty: all.
+	Namespaces []string
 	// Hostnames to diagnose: an obtained FQDN, a requested name or a first
 	// label ("k8s"). Empty: every discovered endpoint.
 	Hostnames []string
@@ -129,12 +129,15 @@ func (o GatherOptions) withDefaults() GatherOptions {
 
 // Gather collects the evidence about the endpoints asked for (every
 // discovered one by default) and the Compare endpoint. It only reads, with
-// plain List and Get calls: list ingresses, services and events (cluster-wide
-// for the first two), list pods and get pods/log in the operator namespace,
-// which is the exporter's RBAC, plus list endpointslices where a backend
-// lives, which it may lack. A permission the run lacks becomes an entry of
-// Evidence.Missing and other API failures entries of Evidence.Errors; the
-// run goes on without what they would have given. An API that cannot be
+// plain List and Get calls: the objects come from discovery's Snapshot
+// (list ingresses, services and Warning events, cluster-wide unless
+// Namespaces says otherwise, and proxy pods in the operator namespace, as
+// the exporter's informers list them); then get pods/log and list pods in
+// the operator namespace, which is the exporter's RBAC too, plus list
+// endpointslices where a backend lives, which it may lack. A permission
+// the run lacks becomes an entry of Evidence.Missing and other API
+// failures entries of Evidence.Errors; the run goes on without what they
+// would have given. An API that cannot be
 // reached (or rejects the credentials) at the first call stops the
 // Kubernetes half, so that every further call does not wait for it too.
 //
@@ -145,10 +148,10 @@ func Gather(ctx context.Context, opts GatherOptions) (Evidence, error) {
 	g := &gatherer{opts: opts, client: opts.Client, now: opts.Now(), proxyLogs: map[string]*proxyLog{}}
 	ev := Evidence{GatheredAt: g.now}
 
-	var all []discovery.Endpoint
 	if g.client != nil {
-		all = g.endpoints(ctx)
+		g.snapshot(ctx)
 	}
+	all := g.snap.Endpoints
 	ev.Endpoints = selectEndpoints(all, opts.Hostnames)
 	if opts.Compare != "" {
 		if c := selectEndpoints(all, []string{opts.Compare}); len(c) > 0 {
@@ -219,13 +222,10 @@ type gatherer struct {
 	client kubernetes.Interface // nil once the API proved unreachable
 	now    time.Time
 
-	// From the cluster-wide Service list, to find backends without another
-	// call; nil when that list failed.
-	services map[string]*corev1.Service // by namespace/name
-	// pods of the operator namespace; podsListed is false when the list
-	// failed.
-	pods       []corev1.Pod
-	podsListed bool
+	// snap is what discovery lists: endpoints, proxy pods, Warnings, and
+	// which Services exist (to find backends without another call).
+	snap       discovery.Snapshot
+	podsListed bool // the proxy pods were listed
 
 	mu        sync.Mutex
 	missing   []string
@@ -248,11 +248,12 @@ func (a permission) String() string {
 }
 
 // failed records a failed API call: a missing permission, or an error
-// naming what was being read.
+// naming what was being read. Credentials the API does not accept (401)
+// are an error of the run, not a permission to grant.
 func (g *gatherer) failed(a permission, what string, err error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if apierrors.IsForbidden(err) {
+	if kubeapi.Classify(err) == kubeapi.Forbidden && !kubeapi.Unusable(err) {
 		g.missing = append(g.missing, a.String())
 		return
 	}
@@ -265,86 +266,47 @@ func (g *gatherer) errorf(format string, args ...any) {
 	g.errors = append(g.errors, fmt.Sprintf(format, args...))
 }
 
-// apiUnusable reports whether err says the API cannot be used at all: no
-// answer, or credentials it does not accept.
-func apiUnusable(err error) bool {
-	if apierrors.IsUnauthorized(err) {
-		return true
-	}
-	var status apierrors.APIStatus
-	return !errors.As(err, &status)
-}
-
-// endpoints lists the Ingresses and Services of every namespace and maps
-// them to endpoints, sorted by hostname.
-func (g *gatherer) endpoints(ctx context.Context) []discovery.Endpoint {
-	var out []discovery.Endpoint
-	ingresses := permission{"list", "ingresses.networking.k8s.io", ""}
-	err := listPages(ctx, func(ctx context.Context, o metav1.ListOptions) (string, error) {
-		l, err := g.client.NetworkingV1().Ingresses("").List(ctx, o)
-		if err != nil {
-			return "", err
-		}
-		for i := range l.Items {
-			if e, ok := discovery.EndpointFromIngress(&l.Items[i], g.opts.IngressClass); ok {
-				out = append(out, e)
-			}
-		}
-		return l.Continue, nil
+// snapshot lists the objects as discovery does and records the lists that
+// failed. An API that cannot be used at all ends the Kubernetes half: every
+// further call would fail the same way, each after its own timeout, so the
+// evidence is the probes alone.
+func (g *gatherer) snapshot(ctx context.Context) {
+	d := discovery.New(g.client, discovery.Options{
+		IngressClass:      g.opts.IngressClass,
+		OperatorNamespace: g.opts.OperatorNamespace,
+		Namespaces:        g.opts.Namespaces,
 	})
-	if err != nil {
-		g.failed(ingresses, "list Ingresses", err)
-		if apiUnusable(err) && ctx.Err() == nil {
-			// Every further call would fail the same way, each after its
-			// own timeout: the evidence is the probes alone.
+	g.snap = d.Snapshot(ctx)
+	g.podsListed = true
+	for _, le := range g.snap.Errors {
+		a, what := listPermission(le)
+		g.failed(a, what, le.Err)
+		if le.Resource == discovery.ResourcePods {
+			g.podsListed = false
+		}
+		if kubeapi.Unusable(le.Err) && ctx.Err() == nil {
 			g.client = nil
-			return nil
 		}
 	}
-
-	services := map[string]*corev1.Service{}
-	err = listPages(ctx, func(ctx context.Context, o metav1.ListOptions) (string, error) {
-		l, err := g.client.CoreV1().Services("").List(ctx, o)
-		if err != nil {
-			return "", err
-		}
-		for i := range l.Items {
-			svc := &l.Items[i]
-			services[svc.Namespace+"/"+svc.Name] = svc
-			if e, ok := discovery.EndpointFromService(svc); ok {
-				out = append(out, e)
-			}
-		}
-		return l.Continue, nil
-	})
-	if err != nil {
-		g.failed(permission{"list", "services", ""}, "list Services", err)
-	} else {
-		g.services = services
-	}
-	slices.SortFunc(out, func(a, b discovery.Endpoint) int {
-		return strings.Compare(endpointKey(a), endpointKey(b))
-	})
-	return out
 }
 
-func endpointKey(e discovery.Endpoint) string {
-	return e.HostnameLabel() + "\x00" + e.Namespace + "\x00" + e.Name + "\x00" + string(e.Kind)
-}
-
-// listPages calls list with Limit and Continue until the last page.
-func listPages(ctx context.Context, list func(context.Context, metav1.ListOptions) (string, error)) error {
-	o := metav1.ListOptions{Limit: pageSize}
-	for {
-		next, err := list(ctx, o)
-		if err != nil {
-			return err
-		}
-		if next == "" {
-			return nil
-		}
-		o.Continue = next
+// listPermission names the permission a failed list of discovery's needed
+// and what it was reading.
+func listPermission(le discovery.ListError) (permission, string) {
+	a := permission{verb: "list", resource: le.Resource, namespace: le.Namespace}
+	what := "list " + le.Resource
+	switch le.Resource {
+	case discovery.ResourceIngresses:
+		a.resource, what = "ingresses.networking.k8s.io", "list Ingresses"
+	case discovery.ResourceServices:
+		what = "list Services"
+	case discovery.ResourceEvents:
+		what = "list Warning Events"
 	}
+	if le.Namespace != "" {
+		what += " in namespace " + le.Namespace
+	}
+	return a, what
 }
 
 // selectEndpoints returns the evidence skeletons of the endpoints asked
@@ -448,22 +410,6 @@ func (g *gatherer) cluster(ctx context.Context, ev *Evidence, targets []*Endpoin
 	if g.client == nil {
 		return
 	}
-	ns := g.opts.OperatorNamespace
-	var pods []corev1.Pod
-	err := listPages(ctx, func(ctx context.Context, o metav1.ListOptions) (string, error) {
-		l, err := g.client.CoreV1().Pods(ns).List(ctx, o)
-		if err != nil {
-			return "", err
-		}
-		pods = append(pods, l.Items...)
-		return l.Continue, nil
-	})
-	if err != nil {
-		g.failed(permission{"list", "pods", ns}, "list pods in namespace "+ns, err)
-	} else {
-		g.pods, g.podsListed = pods, true
-	}
-
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, parallelism)
 	run := func(f func()) {
@@ -486,70 +432,31 @@ func (g *gatherer) cluster(ctx context.Context, ev *Evidence, targets []*Endpoin
 // endpoint gathers the Kubernetes evidence of one discovered endpoint.
 func (g *gatherer) endpoint(ctx context.Context, t *EndpointEvidence) {
 	e := *t.Endpoint
-	t.Warnings = g.warnings(ctx, e)
+	for _, w := range g.snap.WarningsOf(e.Object()) {
+		t.Warnings = append(t.Warnings, Warning{Reason: w.EventReason(), Message: w.Message, Count: w.Count, Last: w.Last})
+	}
 	t.PodsListed = g.podsListed
 	if g.podsListed {
-		for i := range g.pods {
-			if p, ok := discovery.ProxyPodFromPod(&g.pods[i]); ok && p.Serves(e) {
+		for _, p := range g.snap.ProxyPods {
+			if p.Serves(e) {
 				t.Pods = append(t.Pods, p)
 			}
 		}
-		slices.SortFunc(t.Pods, func(a, b discovery.ProxyPod) int { return strings.Compare(a.Name, b.Name) })
 	}
 	t.Logs = g.logs(ctx, t.Pods)
 	t.Backend = g.backend(ctx, e)
 }
 
-// warnings lists the Warning Events on the endpoint's object, latest first.
-func (g *gatherer) warnings(ctx context.Context, e discovery.Endpoint) []Warning {
-	obj := e.Object()
-	sel := fields.Set{
-		"involvedObject.kind":      obj.Resource,
-		"involvedObject.name":      obj.Name,
-		"involvedObject.namespace": obj.Namespace,
-		"type":                     corev1.EventTypeWarning,
-	}.AsSelector().String()
-	l, err := g.client.CoreV1().Events(obj.Namespace).List(ctx, metav1.ListOptions{FieldSelector: sel})
-	if err != nil {
-		g.failed(permission{"list", "events", obj.Namespace}, fmt.Sprintf("list Events of %s %s/%s", obj.Resource, obj.Namespace, obj.Name), err)
-		return nil
-	}
-	var out []Warning
-	for i := range l.Items {
-		out = append(out, warningOf(&l.Items[i]))
-	}
-	slices.SortStableFunc(out, func(a, b Warning) int { return b.Last.Compare(a.Last) })
-	return out
-}
-
-// warningOf reads an Event written through either events API: counts and
-// times live in the series for events.k8s.io ones.
-func warningOf(ev *corev1.Event) Warning {
-	w := Warning{Reason: ev.Reason, Message: ev.Message, Count: ev.Count}
-	for _, t := range []time.Time{ev.LastTimestamp.Time, ev.EventTime.Time, ev.FirstTimestamp.Time, ev.CreationTimestamp.Time} {
-		if !t.IsZero() {
-			w.Last = t
-			break
-		}
-	}
-	if s := ev.Series; s != nil {
-		w.Count = max(w.Count, s.Count)
-		if s.LastObservedTime.After(w.Last) {
-			w.Last = s.LastObservedTime.Time
-		}
-	}
-	w.Count = max(w.Count, 1)
-	return w
-}
-
 // proxyLog is what one proxy pod's log said, read once per run.
 type proxyLog struct {
-	once      sync.Once
-	read      bool
-	lines     int
-	events    map[logmatch.Event]int
-	samples   []string
-	rateLimit bool
+	once   sync.Once
+	read   bool
+	counts logs.TailCounts
+}
+
+// tail is how much of a proxy log is read, and how it is counted.
+func (g *gatherer) tail() logs.Tail {
+	return logs.Tail{Lines: g.opts.LogLines, Since: g.opts.LogSince, Samples: MaxLogSamples, Matcher: g.opts.Matcher}
 }
 
 // logs sums up the logs of an endpoint's proxy pods. Pending pods have no
@@ -569,85 +476,50 @@ func (g *gatherer) logs(ctx context.Context, pods []discovery.ProxyPod) LogSumma
 		g.mu.Unlock()
 		pl.once.Do(func() { g.readProxyLog(ctx, p, pl) })
 		if pl.read {
-			s = mergeLogs(s, pl)
+			s = mergeLogs(s, pl.counts)
 		}
 	}
 	return s
 }
 
-// mergeLogs adds one read log to a summary.
-func mergeLogs(s LogSummary, pl *proxyLog) LogSummary {
+// mergeLogs adds what one log read counted to a summary.
+func mergeLogs(s LogSummary, c logs.TailCounts) LogSummary {
 	s.Read = true
-	s.Lines += pl.lines
-	s.RateLimit = s.RateLimit || pl.rateLimit
-	for ev, n := range pl.events {
+	s.Lines += int(c.Lines)
+	for ev, n := range c.Events {
 		if s.Events == nil {
 			s.Events = map[logmatch.Event]int{}
 		}
-		s.Events[ev] += n
+		s.Events[ev] += int(n)
+		if ev.Kind == logmatch.KindRateLimit && ev.FilterFormat {
+			s.RateLimit = true
+		}
 	}
-	for _, line := range pl.samples {
+	for _, k := range c.Samples {
 		if len(s.Samples) < MaxLogSamples {
-			s.Samples = append(s.Samples, line)
+			s.Samples = append(s.Samples, k.Line)
+			s.Matched = append(s.Matched, k)
 		}
 	}
 	return s
 }
 
 // readProxyLog reads the latest lines of a proxy pod's tailscale container
-// (at most LogLines, none older than LogSince) and matches them.
+// (at most LogLines, none older than LogSince) as the exporter reads them.
 func (g *gatherer) readProxyLog(ctx context.Context, p discovery.ProxyPod, pl *proxyLog) {
-	tail := int64(g.opts.LogLines)
-	since := max(int64(g.opts.LogSince/time.Second), 1)
-	rc, err := g.client.CoreV1().Pods(p.Namespace).GetLogs(p.Name, &corev1.PodLogOptions{
-		Container:    discovery.ProxyContainer,
-		TailLines:    &tail,
-		SinceSeconds: &since,
-		Timestamps:   true,
-	}).Stream(ctx)
+	tail := g.tail()
+	rc, err := tail.OpenPod(ctx, g.client, logs.PodRef{Namespace: p.Namespace, Name: p.Name})
 	if err != nil {
 		g.failed(permission{"get", "pods/log", p.Namespace}, fmt.Sprintf("read log of proxy pod %s/%s", p.Namespace, p.Name), err)
 		return
 	}
 	defer rc.Close()
-	if err := g.summarise(rc, pl); err != nil {
+	pl.counts, err = tail.ReadKube(rc)
+	pl.read = true
+	if err != nil {
 		g.errorf("read log of proxy pod %s/%s: %v", p.Namespace, p.Name, err)
 	}
 }
-
-// summarise counts the matching lines of one log as the exporter would and
-// keeps a few of them.
-func (g *gatherer) summarise(r io.Reader, pl *proxyLog) error {
-	pl.read = true
-	var samples sampler
-	err := eachLine(r, func(line []byte) {
-		pl.lines++
-		_, msg, _ := logmatch.SplitKubeTimestamp(line)
-		ev, ok := g.opts.Matcher.Match(msg)
-		if !ok {
-			return
-		}
-		if ev.Kind == logmatch.KindRateLimit && ev.FilterFormat {
-			pl.rateLimit = true
-		}
-		// As the exporter counts: per-line numbers zeroed, so the keys are
-		// the product of small enumerations.
-		ev.Length, ev.Custom, ev.Suppressed = 0, 0, 0
-		if pl.events == nil {
-			pl.events = map[logmatch.Event]int{}
-		}
-		pl.events[ev]++
-		if ev.Kind != logmatch.KindAccept { // accepts are no failure
-			samples.add(ev, msg)
-		}
-	})
-	pl.samples = samples.lines()
-	return err
-}
-
-// hostLogTail bounds how much of a host log file is read: its last 4 MiB
-// hold far more than LogLines lines of tailscaled.
-const hostLogTail = 4 << 20
 
 // hostLogs reads the HostLogs files into the evidence of the targets they
 // name (matched as hostnames asked for are; a file naming no target is
@@ -665,131 +537,15 @@ func (g *gatherer) hostLogs(targets []*EndpointEvidence) {
 			g.errorf("log file %s: no endpoint asked about is named %q", path, name)
 			continue
 		}
-		var pl proxyLog
-		if err := g.readHostLog(path, &pl); err != nil {
+		counts, err := g.tail().ReadFile(path)
+		if err != nil {
 			g.errorf("log file %s: %v", path, err)
-			if !pl.read {
-				continue
-			}
+			continue
 		}
 		for _, t := range matched {
-			t.Logs = mergeLogs(t.Logs, &pl)
+			t.Logs = mergeLogs(t.Logs, counts)
 		}
 	}
-}
-
-func (g *gatherer) readHostLog(path string, pl *proxyLog) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return err
-	}
-	skipFirst := false
-	if st.Size() > hostLogTail {
-		if _, err := f.Seek(st.Size()-hostLogTail, io.SeekStart); err != nil {
-			return err
-		}
-		skipFirst = true // starts mid-line
-	}
-	lines, err := lastLines(f, g.opts.LogLines, skipFirst)
-	if err != nil {
-		return err
-	}
-	return g.summarise(bytes.NewReader(lines), pl)
-}
-
-// lastLines returns the last n lines of r.
-func lastLines(r io.Reader, n int, skipFirst bool) ([]byte, error) {
-	data, err := io.ReadAll(r)
-	if err != nil {
-		return nil, err
-	}
-	if skipFirst {
-		i := bytes.IndexByte(data, '\n')
-		if i < 0 {
-			return nil, nil // all of it is one partial line
-		}
-		data = data[i+1:]
-	}
-	if n <= 0 {
-		return nil, nil
-	}
-	pos := len(data)
-	if pos > 0 && data[pos-1] == '\n' {
-		pos--
-	}
-	for range n {
-		i := bytes.LastIndexByte(data[:pos], '\n')
-		if i < 0 {
-			return data, nil
-		}
-		pos = i
-	}
-	return data[pos+1:], nil
-}
-
-// eachLine calls f with every line of r, of any length (a longer line than
-// logmatch.DefaultMaxLineLength is cut), and returns the error that ended r
-// other than EOF.
-func eachLine(r io.Reader, f func([]byte)) error {
-	lr := logmatch.NewLineReader(r, 0)
-	for {
-		line, _, err := lr.Next()
-		if line != nil {
-			f(line)
-		}
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-	}
-}
-
-// sampler keeps the sample lines of a log: the first line of each kind of
-// event (so that a flood of drops does not hide the one TLS error), then
-// the most recent other lines, up to MaxLogSamples.
-type sampler struct {
-	seen     map[logmatch.Event]bool
-	distinct []string
-	recent   []string // the last MaxLogSamples lines not in distinct
-}
-
-func (s *sampler) add(ev logmatch.Event, msg []byte) {
-	line := sampleLine(msg)
-	if !s.seen[ev] && len(s.distinct) < MaxLogSamples {
-		if s.seen == nil {
-			s.seen = map[logmatch.Event]bool{}
-		}
-		s.seen[ev] = true
-		s.distinct = append(s.distinct, line)
-		return
-	}
-	if len(s.recent) == MaxLogSamples {
-		s.recent = s.recent[1:]
-	}
-	s.recent = append(s.recent, line)
-}
-
-func (s *sampler) lines() []string {
-	out := s.distinct
-	if n := MaxLogSamples - len(out); n > 0 {
-		out = append(out, s.recent[max(0, len(s.recent)-n):]...)
-	}
-	return out
-}
-
-// sampleLine copies a line for the report, cut to MaxSampleLength bytes.
-func sampleLine(b []byte) string {
-	if len(b) > MaxSampleLength {
-		return string(b[:MaxSampleLength]) + "…"
-	}
-	return string(b)
 }
 
 // backend finds the Service an endpoint sends traffic to and counts its
@@ -800,9 +556,8 @@ func (g *gatherer) backend(ctx context.Context, e discovery.Endpoint) BackendEvi
 	}
 	name, _, _ := strings.Cut(e.Backend, ":")
 	b := BackendEvidence{Service: e.Namespace + "/" + e.Backend}
-	if g.services != nil {
-		_, b.Found = g.services[e.Namespace+"/"+name]
-		b.Known = true
+	if found, known := g.snap.HasService(e.Namespace, name); known {
+		b.Found, b.Known = found, true
 	} else {
 		// The cluster-wide list failed; this namespace may still be
 		// readable. List, not Get: the exporter's RBAC has no get.
@@ -851,7 +606,15 @@ func readyAddresses(items []discoveryv1.EndpointSlice) int {
 // and the warning/error lines at the end of its log.
 func (g *gatherer) operator(ctx context.Context) OperatorEvidence {
 	var o OperatorEvidence
-	pod := operatorPod(g.pods)
+	ns := g.opts.OperatorNamespace
+	// Every pod but the proxies: the operator and whatever else shares its
+	// namespace, a handful.
+	l, err := g.client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: discovery.LabelManaged + "!=true"})
+	if err != nil {
+		g.failed(permission{"list", "pods", ns}, "list pods in namespace "+ns, err)
+		return o
+	}
+	pod := operatorPod(l.Items)
 	if pod == nil {
 		return o
 	}
@@ -880,20 +643,25 @@ func (g *gatherer) operator(ctx context.Context) OperatorEvidence {
 		return o
 	}
 	defer rc.Close()
-	err = eachLine(rc, func(line []byte) {
-		_, msg, _ := logmatch.SplitKubeTimestamp(line)
-		if !operatorWarning(msg) {
-			return
+	// The operator's lines are not tailscaled's: no Reader, only a filter.
+	lr := logmatch.NewLineReader(rc, 0)
+	for {
+		line, _, err := lr.Next()
+		if line != nil {
+			if _, msg, _ := logmatch.SplitKubeTimestamp(line); operatorWarning(msg) {
+				if len(o.WarningLines) == MaxOperatorWarnings {
+					o.WarningLines = o.WarningLines[1:]
+				}
+				o.WarningLines = append(o.WarningLines, logs.SampleLine(msg))
+			}
 		}
-		if len(o.WarningLines) == MaxOperatorWarnings {
-			o.WarningLines = o.WarningLines[1:]
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				g.errorf("read log of operator pod %s/%s: %v", pod.Namespace, pod.Name, err)
+			}
+			return o
 		}
-		o.WarningLines = append(o.WarningLines, sampleLine(msg))
-	})
-	if err != nil {
-		g.errorf("read log of operator pod %s/%s: %v", pod.Namespace, pod.Name, err)
 	}
-	return o
 }
 
 // operatorPod picks the operator among the pods of its namespace: the

@@ -669,72 +669,6 @@ func TestGatherOperatorPod(t *testing.T) {
 	}
 }
 
-func TestGatherSampler(t *testing.T) {
-	drop := logmatch.Event{Kind: logmatch.KindDrop}
-	tls := logmatch.Event{Kind: logmatch.KindTLSHandshakeError}
-	var s sampler
-	for i := range 8 {
-		s.add(drop, fmt.Appendf(nil, "drop %d", i))
-	}
-	s.add(tls, []byte("tls"))
-	s.add(drop, []byte(strings.Repeat("y", MaxSampleLength+10)))
-	want := []string{"drop 0", "tls", "drop 6", "drop 7", strings.Repeat("y", MaxSampleLength) + "…"}
-	if got := s.lines(); !reflect.DeepEqual(got, want) {
-		t.Errorf("samples = %q, want %q", got, want)
-	}
-	var empty sampler
-	if got := empty.lines(); len(got) != 0 {
-		t.Errorf("no lines: samples = %q", got)
-	}
-}
-
-func TestGatherWarningOf(t *testing.T) {
-	t0 := time.Date(2026, 2, 22, 10, 0, 0, 0, time.UTC)
-	for _, tc := range []struct {
-		name string
-		ev   corev1.Event
-		want Warning
-	}{
-		{"legacy", corev1.Event{Reason: "HTTPSNotEnabled", Message: "m", Count: 3, LastTimestamp: metav1.NewTime(t0)},
-			Warning{Reason: "HTTPSNotEnabled", Message: "m", Count: 3, Last: t0}},
-		{"events.k8s.io with a series", corev1.Event{Reason: "NoValidBackends", EventTime: metav1.NewMicroTime(t0),
-			Series: &corev1.EventSeries{Count: 7, LastObservedTime: metav1.NewMicroTime(t0.Add(time.Minute))}},
-			Warning{Reason: "NoValidBackends", Count: 7, Last: t0.Add(time.Minute)}},
-		{"no count, creation time only", corev1.Event{Reason: "X", ObjectMeta: metav1.ObjectMeta{CreationTimestamp: metav1.NewTime(t0)}},
-			Warning{Reason: "X", Count: 1, Last: t0}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			got := warningOf(&tc.ev)
-			if got.Reason != tc.want.Reason || got.Message != tc.want.Message || got.Count != tc.want.Count || !got.Last.Equal(tc.want.Last) {
-				t.Errorf("warningOf = %+v, want %+v", got, tc.want)
-			}
-		})
-	}
-}
-
-func TestLastLines(t *testing.T) {
-	for _, c := range []struct {
-		in        string
-		n         int
-		skipFirst bool
-		want      string
-	}{
-		{"a\nb\nc\n", 2, false, "b\nc\n"},
-		{"a\nb\nc", 2, false, "b\nc"},
-		{"a\nb\nc\n", 5, false, "a\nb\nc\n"},
-		{"a\nb\nc\n", 1, false, "c\n"},
-		{"", 3, false, ""},
-		{"partial\nb\nc\n", 5, true, "b\nc\n"},
-		{"no newline at all", 2, true, ""},
-		{"a\nb\n", 0, false, ""},
-	} {
-		got, err := lastLines(strings.NewReader(c.in), c.n, c.skipFirst)
-		if err != nil || string(got) != c.want {
-			t.Errorf("lastLines(%q, %d, %v) = %q, %v; want %q", c.in, c.n, c.skipFirst, got, err, c.want)
-		}
-	}
-}
-
 // TestGatherHostLogs: a tailscaled log of a plain host counts for the
 // endpoint it names, with no cluster at all; only the last LogLines lines
 // count, also behind a gigantic line; a file naming no endpoint is an error.
@@ -742,7 +676,7 @@ func TestGatherHostLogs(t *testing.T) {
 	dir := t.TempDir()
 	const drop = "2026/11/24 09:32:16 Drop: TCP{[fd7a:115c:a1e0::1]:46650 > [fd7a:115c:a1e0::2]:443} 80 no rules matched\n"
 	var b strings.Builder
-	b.WriteString(strings.Repeat("x", hostLogTail+100) + "\n") // a line longer than the tail read
+	b.WriteString(strings.Repeat("x", 4<<20+100) + "\n") // a line longer than the 4 MiB tail read
 	for range 30 {
 		b.WriteString(drop)
 	}

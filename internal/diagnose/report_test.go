@@ -583,6 +583,7 @@ func sampleReportIncident() Report {
 		Probes:     map[string]prober.Result{config.VantageDirect: sampleOKProbe(35 * time.Millisecond)},
 		Backend:    BackendEvidence{Service: "default/whoami:80", Known: true, Found: true, Checked: true, ReadyAddr: 1},
 	}
+	k8s.Logs.Matched = matchedSamples(k8s.Logs.Samples...)
 	return Report{
 		Evidence: Evidence{
 			GatheredAt: sampleReportAt,

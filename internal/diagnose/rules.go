@@ -696,18 +696,16 @@ func logWindow(l LogSummary, filter bool) string {
 	return s
 }
 
-// samplesOf returns the kept log lines that match.
-func samplesOf(l LogSummary, match func(string) bool) []string {
+// samplesOf returns the kept log lines of one kind of event.
+func samplesOf(l LogSummary, kind logmatch.Kind) []string {
 	var out []string
-	for _, line := range l.Samples {
-		if match(line) {
-			out = append(out, "log: "+line)
+	for _, s := range l.Matched {
+		if s.Event.Kind == kind {
+			out = append(out, "log: "+s.Line)
 		}
 	}
 	return out
 }
-
-func isDropLine(line string) bool { return strings.Contains(line, "Drop: ") }
 
 func dropsFunnelRelaysIPv6(s subject) []Finding {
 	n := funnelRelayDrops(s.e.Logs)
@@ -721,7 +719,7 @@ func dropsFunnelRelaysIPv6(s subject) []Finding {
 		Evidence: append([]string{
 			fmt.Sprintf("%d drop(s) \"no rules matched\" from IPv6 sources to port 443/80, none from IPv4, %s", n, logWindow(s.e.Logs, true)),
 			"Funnel relays reach a proxy over the tailnet's IPv6 range fd7a:115c:a1e0::/48 only",
-		}, samplesOf(s.e.Logs, isDropLine)...),
+		}, samplesOf(s.e.Logs, logmatch.KindDrop)...),
 	}
 	if s.e.Endpoint != nil && !s.e.Endpoint.Funnel {
 		f.Evidence = append(f.Evidence, fmt.Sprintf("%s has no %s: \"true\" annotation", object(s.e), discovery.AnnotationFunnel))
@@ -758,7 +756,7 @@ func dropsNoRulesMatched(s subject) []Finding {
 			Title:      "The proxy drops connections to its HTTPS port with no rules matched: the policy does not allow their sources",
 			Evidence: append([]string{
 				fmt.Sprintf("%d drop(s) \"no rules matched\" to port 443/80 (IPv4 sources among them), %s", served, logWindow(s.e.Logs, true)),
-			}, samplesOf(s.e.Logs, isDropLine)...),
+			}, samplesOf(s.e.Logs, logmatch.KindDrop)...),
 			Next: []string{
 				"grant the sources access to the proxy's tags (" + tagsOrDefaultOf(s.e) + ") on 443 in the tailnet policy",
 				"tailscale_tunnel_proxy_drops_total by family tells tailnet clients (IPv4 100.64.0.0/10) from relays (IPv6)",
@@ -786,7 +784,7 @@ func funnelIngressDenied(s subject) []Finding {
 		Likelihood: likely(s.e, 85, 50),
 		Title:      "The proxy refuses Funnel relays: no ingress capability",
 		Evidence: append([]string{fmt.Sprintf("%d \"ingress: denied; no ingress cap\" line(s) %s", n, logWindow(s.e.Logs, false))},
-			samplesOf(s.e.Logs, func(l string) bool { return strings.Contains(l, "ingress: denied") })...),
+			samplesOf(s.e.Logs, logmatch.KindIngressDenied)...),
 		Next: []string{"the tailnet policy's nodeAttrs must give the funnel attribute to the proxy's tags (" + tagsOrDefaultOf(s.e) + ")"},
 	}}
 }

@@ -6,6 +6,7 @@ import (
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/config"
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/discovery"
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/logmatch"
+	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/logs"
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/prober"
 )
 
@@ -76,7 +77,23 @@ func drop(family logmatch.Family, port logmatch.PortClass) logmatch.Event {
 func withEvents(e *EndpointEvidence, counts map[logmatch.Event]int, samples ...string) *EndpointEvidence {
 	e.Logs.Events = counts
 	e.Logs.Samples = samples
+	e.Logs.Matched = matchedSamples(samples...)
 	return e
+}
+
+// matchedSamples types kept lines as Gather keeps them: each with the
+// event the built-in matcher makes of it.
+func matchedSamples(lines ...string) []logs.Sample {
+	m, err := logmatch.New(nil)
+	if err != nil {
+		panic(err)
+	}
+	out := make([]logs.Sample, 0, len(lines))
+	for _, l := range lines {
+		ev, _ := m.Match([]byte(l))
+		out = append(out, logs.Sample{Event: ev, Line: l})
+	}
+	return out
 }
 
 const (

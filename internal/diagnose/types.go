@@ -13,6 +13,7 @@ import (
 
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/discovery"
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/logmatch"
+	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/logs"
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/prober"
 )
 
@@ -66,6 +67,9 @@ type LogSummary struct {
 	Events    map[logmatch.Event]int // counted as the exporter counts them (Length and Custom zeroed)
 	Samples   []string               // a few matching lines, verbatim, for the report
 	RateLimit bool                   // tailscaled suppressed filter log lines: counts are a lower bound
+	// Matched are the Samples with the event each line matched (same
+	// lines, same order): what rules read.
+	Matched []logs.Sample
 }
 
 // BackendEvidence is the Service behind the endpoint (Traefik for the

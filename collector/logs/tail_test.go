@@ -1,0 +1,240 @@
+package logs
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/logmatch"
+	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/internal/kubetest"
+)
+
+// Lines of a proxy log as tailscaled writes them, and their events.
+const (
+	tailDrop6 = "2026/11/24 09:32:16 Drop: TCP{[fd7a:115c:a1e0::1]:46650 > [fd7a:115c:a1e0::2]:443} 80 no rules matched"
+	tailDrop4 = "2026/11/24 09:32:16 Drop: TCP{100.64.0.1:65076 > 100.64.0.2:443} 60 no rules matched"
+	tailTLS   = "2026/11/24 09:32:17 http: TLS handshake error from [fd7a:115c:a1e0::9]:46098: EOF"
+	tailRL    = `2026/11/24 09:32:18 [RATELIMIT] format("%s: %s %d %s\n%s") (8 dropped)`
+	tailOK    = "2026/11/24 09:32:19 Accept: TCP{100.64.0.1:40000 > 100.64.0.2:443} 60 tcp ok"
+	tailOther = "2026/11/24 09:32:20 magicsock: derp-1 connected"
+)
+
+var (
+	tailDrop6Event = logmatch.Event{Kind: logmatch.KindDrop, Reason: logmatch.ReasonNoRulesMatched, Protocol: logmatch.ProtocolTCP, Port: logmatch.Port443, Family: logmatch.FamilyIPv6}
+	tailDrop4Event = logmatch.Event{Kind: logmatch.KindDrop, Reason: logmatch.ReasonNoRulesMatched, Protocol: logmatch.ProtocolTCP, Port: logmatch.Port443, Family: logmatch.FamilyIPv4}
+	tailTLSEvent   = logmatch.Event{Kind: logmatch.KindTLSHandshakeError, Family: logmatch.FamilyIPv6, TLSCause: logmatch.TLSCauseEOF}
+	tailRLEvent    = logmatch.Event{Kind: logmatch.KindRateLimit, FilterFormat: true}
+	tailOKEvent    = logmatch.Event{Kind: logmatch.KindAccept, Protocol: logmatch.ProtocolTCP, Port: logmatch.Port443, Family: logmatch.FamilyIPv4}
+)
+
+// asRead is an event as matched on its line, with its per-line numbers.
+func asRead(ev logmatch.Event, length, suppressed uint32) logmatch.Event {
+	ev.Length, ev.Suppressed = length, suppressed
+	return ev
+}
+
+func sampleLines(s []Sample) []string {
+	var out []string
+	for _, x := range s {
+		out = append(out, x.Line)
+	}
+	return out
+}
+
+func TestSamples(t *testing.T) {
+	drop := logmatch.Event{Kind: logmatch.KindDrop}
+	for _, tc := range []struct {
+		name string
+		keep func(s *Samples)
+		want []string
+	}{
+		{"nothing", func(*Samples) {}, nil},
+		{"first of each kind, then the latest, long lines cut", func(s *Samples) {
+			for i := range 8 {
+				s.Keep(drop, fmt.Appendf(nil, "drop %d", i))
+			}
+			s.Keep(logmatch.Event{Kind: logmatch.KindTLSHandshakeError}, []byte("tls"))
+			s.Keep(drop, []byte(strings.Repeat("y", MaxSampleLength+10)))
+		}, []string{"drop 0", "tls", "drop 6", "drop 7", strings.Repeat("y", MaxSampleLength) + "…"}},
+		{"per-line numbers do not make a kind", func(s *Samples) {
+			s.Keep(logmatch.Event{Kind: logmatch.KindDrop, Length: 60}, []byte("a"))
+			s.Keep(logmatch.Event{Kind: logmatch.KindDrop, Length: 80}, []byte("b"))
+			s.Keep(logmatch.Event{Kind: logmatch.KindRateLimit, Suppressed: 3}, []byte("c"))
+			s.Keep(logmatch.Event{Kind: logmatch.KindRateLimit, Suppressed: 4}, []byte("d"))
+		}, []string{"a", "c", "b", "d"}},
+		{"accepts are no failure", func(s *Samples) {
+			s.Keep(tailOKEvent, []byte(tailOK))
+		}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := &Samples{Max: 5}
+			tc.keep(s)
+			if got := sampleLines(s.List()); !slices.Equal(got, tc.want) {
+				t.Errorf("samples = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestSamplesKeepWithoutAllocating: once full, keeping a line reuses the
+// buffers.
+func TestSamplesKeepWithoutAllocating(t *testing.T) {
+	s := &Samples{Max: 5}
+	line := []byte(tailDrop6)
+	for range 20 {
+		s.Keep(tailDrop6Event, line)
+	}
+	if n := testing.AllocsPerRun(1000, func() { s.Keep(tailDrop6Event, line) }); n != 0 {
+		t.Errorf("Keep allocates %.1f times per line once full, want 0", n)
+	}
+}
+
+func TestLastLines(t *testing.T) {
+	for _, c := range []struct {
+		in      string
+		n       int
+		partial bool
+		want    string
+	}{
+		{"a\nb\nc\n", 2, false, "b\nc\n"},
+		{"a\nb\nc", 2, false, "b\nc"},
+		{"a\nb\nc\n", 5, false, "a\nb\nc\n"},
+		{"a\nb\nc\n", 1, false, "c\n"},
+		{"", 3, false, ""},
+		{"partial\nb\nc\n", 5, true, "b\nc\n"},
+		{"no newline at all", 2, true, ""},
+		{"a\nb\n", 0, false, ""},
+	} {
+		if got := lastLines([]byte(c.in), c.n, c.partial); string(got) != c.want {
+			t.Errorf("lastLines(%q, %d, %v) = %q, want %q", c.in, c.n, c.partial, got, c.want)
+		}
+	}
+}
+
+// kubeStream renders lines as the API serves them with timestamps=true.
+func kubeStream(at time.Time, lines ...string) string {
+	var b strings.Builder
+	for i, l := range lines {
+		fmt.Fprintf(&b, "%s %s\n", at.Add(time.Duration(i)*time.Millisecond).UTC().Format(time.RFC3339Nano), l)
+	}
+	return b.String()
+}
+
+// TestTailRead: a tail goes through the Reader into Counters; every
+// matched line is counted by its key, samples keep their event and lose
+// the Kubernetes timestamp.
+func TestTailRead(t *testing.T) {
+	lines := []string{tailDrop6, tailDrop6, tailRL, tailOK, tailTLS, tailOther}
+	wantEvents := map[logmatch.Event]uint64{tailDrop6Event: 2, tailRLEvent: 1, tailOKEvent: 1, tailTLSEvent: 1}
+	drop6, rl := asRead(tailDrop6Event, 80, 0), asRead(tailRLEvent, 0, 8)
+	wantSamples := []Sample{{drop6, tailDrop6}, {rl, tailRL}, {tailTLSEvent, tailTLS}, {drop6, tailDrop6}}
+	tail := Tail{Lines: 100, Samples: 5}
+
+	got, err := tail.ReadKube(strings.NewReader(kubeStream(time.Date(2026, 11, 24, 9, 32, 16, 0, time.UTC), lines...)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkTail(t, "kube stream", got, uint64(len(lines)), wantEvents, wantSamples)
+
+	path := filepath.Join(t.TempDir(), "tailscaled.log")
+	if err := os.WriteFile(path, []byte(strings.Join(slices.Concat([]string{tailDrop4, tailDrop4}, lines), "\n")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tail.Lines = len(lines) // the two IPv4 drops before them are not read
+	if got, err = tail.ReadFile(path); err != nil {
+		t.Fatal(err)
+	}
+	checkTail(t, "file", got, uint64(len(lines)), wantEvents, wantSamples)
+
+	if _, err := tail.ReadFile(filepath.Join(t.TempDir(), "missing.log")); !os.IsNotExist(err) {
+		t.Errorf("missing file: err %v, want not exist", err)
+	}
+}
+
+func checkTail(t *testing.T, what string, got TailCounts, lines uint64, events map[logmatch.Event]uint64, samples []Sample) {
+	t.Helper()
+	if got.Lines != lines {
+		t.Errorf("%s: %d lines, want %d", what, got.Lines, lines)
+	}
+	if !mapsEqual(got.Events, events) {
+		t.Errorf("%s: events = %v\nwant %v", what, got.Events, events)
+	}
+	if !slices.Equal(got.Samples, samples) {
+		t.Errorf("%s: samples = %+v\nwant %+v", what, got.Samples, samples)
+	}
+}
+
+func mapsEqual(a, b map[logmatch.Event]uint64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// TestTailFileLastLines: of a file larger than the part read, the last
+// Lines lines count, also behind a line longer than that part.
+func TestTailFileLastLines(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(strings.Repeat("x", fileTailBytes+100) + "\n")
+	for range 30 {
+		b.WriteString(tailDrop6 + "\n")
+	}
+	for range 20 {
+		b.WriteString(tailOther + "\n")
+	}
+	path := filepath.Join(t.TempDir(), "tailscaled.log")
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Tail{Lines: 40, Samples: 5}.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Lines != 40 || got.Events[tailDrop6Event] != 20 || len(got.Samples) != 5 {
+		t.Errorf("read %d lines, %d drops, %d samples; want 40, 20, 5", got.Lines, got.Events[tailDrop6Event], len(got.Samples))
+	}
+}
+
+// testTailPod reads the end of a pod's log through a real API server: the
+// last Lines lines, none older than Since.
+func testTailPod(t *testing.T, c *kubetest.Cluster) {
+	e := newKubeEnv(t, c)
+	tgt := e.pod(t, "ts-tail-0")
+	now := time.Now()
+	e.appendAt(tgt, now.Add(-time.Hour), tailDrop4) // outside Since
+	e.appendAt(tgt, now.Add(-2*time.Minute), tailOther, tailDrop6, tailTLS, tailOther)
+	client, _ := newClient(t, c.RESTConfig(c.AdminToken))
+	ctx, cancel := context.WithTimeout(context.Background(), kubeWait)
+	defer cancel()
+	read := func(tail Tail) TailCounts {
+		t.Helper()
+		rc, err := tail.OpenPod(ctx, client, tgt.Pod)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rc.Close()
+		got, err := tail.ReadKube(rc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	got := read(Tail{Lines: 100, Since: 15 * time.Minute, Samples: 5})
+	checkTail(t, "since 15m", got, 4, map[logmatch.Event]uint64{tailDrop6Event: 1, tailTLSEvent: 1},
+		[]Sample{{asRead(tailDrop6Event, 80, 0), tailDrop6}, {tailTLSEvent, tailTLS}})
+	got = read(Tail{Lines: 2, Since: 2 * time.Hour, Samples: 5})
+	checkTail(t, "last 2 lines", got, 2, map[logmatch.Event]uint64{tailTLSEvent: 1}, []Sample{{tailTLSEvent, tailTLS}})
+	got = read(Tail{Lines: 100, Since: 2 * time.Hour, Samples: 5})
+	checkTail(t, "since 2h", got, 5, map[logmatch.Event]uint64{tailDrop4Event: 1, tailDrop6Event: 1, tailTLSEvent: 1},
+		[]Sample{{asRead(tailDrop4Event, 60, 0), tailDrop4}, {asRead(tailDrop6Event, 80, 0), tailDrop6}, {tailTLSEvent, tailTLS}})
+}
