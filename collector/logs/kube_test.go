@@ -714,10 +714,11 @@ func testOutages(t *testing.T, c *kubetest.Cluster) {
 			burst(20)       // D
 			settle(t, e, p, tgt, &w)
 
-			// Each refused request is one error, of kind other; the 400s
-			// for a missing previous instance add none.
-			if got, want := streamErrors(t, p.Counters, tgt, ErrOther), e.kubelet.InjectedFailures(); got != float64(want) {
-				t.Errorf("errors of kind other = %v, want %d (the refused requests)", got, want)
+			// Each refused request (a 503 relayed from the kubelet) is one
+			// error, of kind unreachable; the 400s for a missing previous
+			// instance add none.
+			if got, want := streamErrors(t, p.Counters, tgt, ErrUnreachable), e.kubelet.InjectedFailures(); got != float64(want) {
+				t.Errorf("errors of kind unreachable = %v, want %d (the refused requests)", got, want)
 			}
 			for _, l := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
 				if strings.Contains(l, "previous") && !strings.Contains(l, "level=debug") {
