@@ -117,13 +117,13 @@ var catalog = []Cause{
 	},
 	{
 		ID:      CertificateInvalid,
-		Title:   "Its certificate fails verification",
+		Title:   "Certificate fails verification",
 		Meaning: "The certificate presented fails verification, so browsers and Funnel visitors refuse it.",
 		Next:    []string{"run /probe?target=<hostname>&debug=true for the verification error"},
 	},
 	{
 		ID:      CertificateExpiring,
-		Title:   "Its certificate expires soon",
+		Title:   "Certificate expires soon",
 		Meaning: "Tailscale renews its Let's Encrypt certificates about 30 days before expiry, so renewal has been failing for two weeks or more: HTTPS disabled on the tailnet, the proxy cannot reach the ACME servers, or the proxy pod is not running.",
 		Next:    []string{"the proxy log tells why renewal fails (ACME errors, HTTPS disabled); restarting the proxy pod retries it"},
 	},
@@ -155,7 +155,7 @@ var catalog = []Cause{
 	// ---- the proxy's log ----
 	{
 		ID:      ProxyDroppingWhileEndpointDown,
-		Title:   "The proxy drops inbound packets while its endpoint fails",
+		Title:   "Proxy drops inbound packets while its endpoint fails",
 		Meaning: "The tailnet policy lets no rule match this traffic (\"no rules matched\"), so the connection can open through a relay but the TLS handshake never completes. IPv6 sources from fd7a:115c:a1e0::/48 only are Funnel relays.",
 		Next: []string{
 			"check the Funnel policy (nodeAttrs funnel) and the grants for the proxy's tags",
@@ -173,7 +173,7 @@ var catalog = []Cause{
 	},
 	{
 		ID:      ProxyDroppingTraffic,
-		Title:   "The proxy drops connections to its service ports with no rules matched",
+		Title:   "Proxy drops connections to its service ports",
 		Meaning: "Some clients are refused by the tailnet policy: IPv6 from fd7a:115c:a1e0::/48 means Funnel relays, IPv4 means tailnet peers without a grant.",
 		Next: []string{
 			"grant the sources access to the proxy's tags on 443 in the tailnet policy",
@@ -188,7 +188,7 @@ var catalog = []Cause{
 	},
 	{
 		ID:      FunnelIngressDenied,
-		Title:   "The proxy refuses Funnel relays: no ingress capability",
+		Title:   "Proxy refuses Funnel relays (no ingress capability)",
 		Meaning: "Funnel relays deliver public traffic, but the node is not allowed to receive it: the tailnet policy has no funnel nodeAttr for its tags.",
 		Next:    []string{"add the funnel attribute for the proxy's tags to the tailnet policy's nodeAttrs"},
 	},
@@ -211,13 +211,13 @@ var catalog = []Cause{
 	},
 	{
 		ID:      EndpointNotProvisioned,
-		Title:   "It is not provisioned: the operator has written no hostname into its status",
-		Meaning: "Without a ts.net hostname in its status the endpoint cannot be reached or probed. The operator's Warning Events (HTTPSNotEnabled, NoValidBackends), a proxy pod that is not ready, or tags the operator may not assign usually say why.",
+		Title:   "Endpoint not provisioned",
+		Meaning: "The operator has written no ts.net hostname into the endpoint's status, so it cannot be reached or probed. The operator's Warning Events (HTTPSNotEnabled, NoValidBackends), a proxy pod that is not ready, or tags the operator may not assign usually say why.",
 		Next:    []string{"check the operator's log and that its proxy pod is running"},
 	},
 	{
 		ID:      EndpointHostnameSuffixed,
-		Title:   "It got another name than requested: a stale device holds the name",
+		Title:   "Hostname taken by another device",
 		Meaning: "Another device (usually a stale one from an earlier proxy) holds the requested name, so the tailnet added a suffix. Clients and DNS records that use the requested name reach the old device, not this proxy.",
 		Next:    []string{"remove the stale device in the admin console, then delete the proxy's state Secret and pod so that it re-registers"},
 	},
@@ -229,7 +229,7 @@ var catalog = []Cause{
 	},
 	{
 		ID:      OperatorWarningEvents,
-		Title:   "The operator warns about it",
+		Title:   "Tailscale operator warns about the endpoint",
 		Meaning: "The operator recorded Warning Events on the object; their reason and message say what it could not do.",
 		Next:    []string{"kubectl describe the object for the Events in full"},
 	},
@@ -255,13 +255,13 @@ var catalog = []Cause{
 	},
 	{
 		ID:      ProxyPodNotReady,
-		Title:   "Its proxy pod is not ready",
+		Title:   "Proxy pod not ready",
 		Meaning: "A proxy pod that is not Ready does not serve its endpoint, which is unreachable or about to be. A proxy that is not logged in (auth key, tags not permitted) never becomes ready.",
 		Next:    []string{"kubectl describe pod and kubectl logs -c tailscale on the proxy pod"},
 	},
 	{
 		ID:      ProxyPodRestarting,
-		Title:   "Its proxy restarts",
+		Title:   "Proxy pod keeps restarting",
 		Meaning: "The proxy's tailscale container keeps exiting; each restart interrupts the endpoint.",
 		Next:    []string{"kubectl logs --previous -c tailscale on the pod tells why it exited"},
 	},
@@ -343,7 +343,7 @@ var catalog = []Cause{
 	},
 	{
 		ID:      ProbesStale,
-		Title:   "No probe started for a long time",
+		Title:   "Probes stale",
 		Meaning: "The endpoint's success and reason metrics are stale: its probes are not being scheduled.",
 		Next:    []string{"check the exporter's log and its probe scheduling lag"},
 	},
@@ -361,13 +361,13 @@ var catalog = []Cause{
 	},
 	{
 		ID:      LogStreamDown,
-		Title:   "A proxy's log stream is down",
+		Title:   "Proxy log stream down",
 		Meaning: "The exporter is not following the proxy's log, so drops, TLS errors and ingress denials from it are not counted.",
 		Next:    []string{"check get pods/log permission and the exporter's log for stream errors"},
 	},
 	{
 		ID:      CollectorFailing,
-		Title:   "A collector of tailscale-tunnel-exporter fails",
+		Title:   "Collector failing",
 		Meaning: "The collector cannot report what it should, so its metrics are missing or stale. The exporter logs why at each scrape.",
 		Next:    []string{"read the exporter's log for the collector's error"},
 	},
