@@ -52,8 +52,7 @@ func TestPromtoolTestRules(t *testing.T) {
 }
 
 // TestAlertConventions: every alert has a severity, a summary, a description
-// and a runbook_url into alerts/runbooks/ whose file exists; every runbook
-// belongs to an alert.
+// and a runbook_url into alerts/runbooks/ whose file exists.
 func TestAlertConventions(t *testing.T) {
 	groups, err := LoadRules(RulesFile())
 	if err != nil {
@@ -96,11 +95,10 @@ func TestAlertConventions(t *testing.T) {
 	if alerts < 15 {
 		t.Errorf("only %d alerts", alerts)
 	}
-	files, _ := filepath.Glob(filepath.Join(RepoRoot, "alerts", "runbooks", "*.md"))
-	for _, f := range files {
-		if !runbooks[filepath.Base(f)] {
-			t.Errorf("runbook %s belongs to no alert", filepath.Base(f))
-		}
+	// A runbook may belong to a cause only diagnose finds: internal/causes
+	// checks that every runbook is a cause's and every cause has one.
+	if len(runbooks) == 0 {
+		t.Error("no alert links a runbook")
 	}
 }
 

@@ -16,6 +16,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/internal/causes"
 )
 
 const (
@@ -155,8 +157,9 @@ func (p *probe) fail(ctx context.Context, err error) {
 		}
 		p.logf("%s failed after %s: %v", phaseTitle[p.phase], fmtDur(d), err)
 	}
-	if h := hints[p.res.Reason]; h != "" {
-		p.logf("probe failed: %s (%s)", p.res.Reason, h)
+	if c := p.res.Reason.Cause(); c != causes.EndpointDown {
+		cause := causes.Get(c)
+		p.logf("probe failed: %s (%s: %s See %s)", p.res.Reason, cause.Title, cause.Meaning, cause.Runbook())
 	} else {
 		p.logf("probe failed: %s", p.res.Reason)
 	}
@@ -167,15 +170,6 @@ var phaseTitle = map[Phase]string{
 	PhaseConnect: "connect",
 	PhaseTLS:     "TLS handshake",
 	PhaseHTTP:    "HTTP request",
-}
-
-// hints say in the debug log what a reason usually means for a ts.net
-// endpoint, where the reason alone is terse.
-var hints = map[Reason]string{
-	ReasonConnectTimeout:      "no TCP answer: the address is unreachable or packets are dropped",
-	ReasonTLSHandshakeTimeout: "TCP connected but the handshake never finished: look for 'Drop:' lines in the proxy's log, or a first certificate still being issued",
-	ReasonTLSHandshakeEOF:     "the server closed the connection during the handshake: is HTTPS enabled on the tailnet, is the backend up?",
-	ReasonProxy:               "the vantage's SOCKS5 proxy (tailscaled) failed or refused the connection",
 }
 
 func (p *probe) run(parent context.Context) {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/prober/probertest"
+	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/internal/causes"
 )
 
 // shortTimeout is the probe timeout of cases that end by a deadline.
@@ -319,6 +320,11 @@ func TestProbeReasons(t *testing.T) {
 			if res.Err == nil || len(res.Log) == 0 {
 				t.Errorf("err %v, %d log lines: a failure must keep its error and log it", res.Err, len(res.Log))
 			}
+			// The debug log says what the reason means, in the catalog's words.
+			if c := causes.Get(tt.want.Cause()); tt.want.Cause() != causes.EndpointDown &&
+				!strings.Contains(res.Log[len(res.Log)-1], c.Meaning+" See "+c.Runbook()) {
+				t.Errorf("last log line %q lacks the meaning and runbook of cause %s", res.Log[len(res.Log)-1], c.ID)
+			}
 			if tt.phase != "" {
 				if d, ok := res.Phases[tt.phase]; !ok || d <= 0 {
 					t.Errorf("failed phase %s has duration %v (present %v), want > 0", tt.phase, d, ok)
@@ -330,6 +336,25 @@ func TestProbeReasons(t *testing.T) {
 		if !covered[r] {
 			t.Errorf("reason %q has no end-to-end case", r)
 		}
+	}
+}
+
+// TestReasonCauses: every failure reason names a cause of the catalog, and
+// only a reason without a phase to blame the generic one.
+func TestReasonCauses(t *testing.T) {
+	for _, r := range Reasons {
+		t.Run(string(r), func(t *testing.T) {
+			id := r.Cause()
+			if _, ok := causes.Lookup(id); !ok {
+				t.Errorf("cause %q is not in the catalog", id)
+			}
+			if (id == causes.EndpointDown) != (r == ReasonTimeout) {
+				t.Errorf("cause %q: only %s has the generic cause", id, ReasonTimeout)
+			}
+		})
+	}
+	if got := Reason("unknown").Cause(); got != causes.EndpointDown {
+		t.Errorf("an unknown reason's cause is %q, want the generic %q", got, causes.EndpointDown)
 	}
 }
 

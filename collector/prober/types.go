@@ -12,6 +12,8 @@ import (
 	"crypto/x509"
 	"net"
 	"time"
+
+	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/internal/causes"
 )
 
 // Phase is one timed step of a probe. The values are label values of
@@ -60,6 +62,34 @@ var Reasons = []Reason{
 	ReasonDNS, ReasonConnectRefused, ReasonConnectTimeout, ReasonConnectError, ReasonProxy,
 	ReasonTLSHandshakeTimeout, ReasonTLSHandshakeEOF, ReasonTLSCertInvalid, ReasonTLSHandshakeError,
 	ReasonHTTPStatus, ReasonHTTPError, ReasonHTTPTimeout, ReasonTimeout, ReasonConfig,
+}
+
+// reasonCauses names the catalog cause of each failure reason
+// (internal/causes): the debug log's hint and diagnose's finding quote it.
+var reasonCauses = map[Reason]causes.ID{
+	ReasonDNS:                 causes.NameNotResolving,
+	ReasonConnectRefused:      causes.ConnectionFailing,
+	ReasonConnectTimeout:      causes.ConnectionFailing,
+	ReasonConnectError:        causes.ConnectionFailing,
+	ReasonProxy:               causes.TailnetVantageFailing,
+	ReasonTLSHandshakeTimeout: causes.TLSHandshakeStalling,
+	ReasonTLSHandshakeEOF:     causes.TLSHandshakeFailing,
+	ReasonTLSCertInvalid:      causes.CertificateInvalid,
+	ReasonTLSHandshakeError:   causes.TLSHandshakeFailing,
+	ReasonHTTPStatus:          causes.BackendFailing,
+	ReasonHTTPError:           causes.BackendFailing,
+	ReasonHTTPTimeout:         causes.BackendFailing,
+	ReasonTimeout:             causes.EndpointDown, // no phase to blame: the generic cause
+	ReasonConfig:              causes.ProbeConfigInvalid,
+}
+
+// Cause is the catalog's cause of a failure with reason r; EndpointDown,
+// the generic one, for a reason without a more specific cause.
+func (r Reason) Cause() causes.ID {
+	if c, ok := reasonCauses[r]; ok {
+		return c
+	}
+	return causes.EndpointDown
 }
 
 // CertProblem is the sub-kind of ReasonTLSCertInvalid.

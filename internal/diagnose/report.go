@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"text/tabwriter"
 	"time"
 	"unicode"
 	"unicode/utf16"
@@ -17,6 +19,7 @@ import (
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/discovery"
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/logmatch"
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/prober"
+	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/internal/causes"
 )
 
 // Formats lists the report formats Write accepts.
@@ -37,13 +40,13 @@ func Write(w io.Writer, r Report, format string, color bool) error {
 	var b bytes.Buffer
 	switch format {
 	case "text":
-		writeText(&b, r, painter(color))
+		writeText(&b, newView(r), color)
 	case "json":
 		if err := writeJSON(&b, r); err != nil {
 			return fmt.Errorf("encode json report: %w", err)
 		}
 	case "markdown":
-		writeMarkdown(&b, r)
+		writeMarkdown(&b, newView(r))
 	default:
 		return fmt.Errorf("unknown report format %q (accepted: %s)", format, strings.Join(Formats, ", "))
 	}
@@ -58,26 +61,168 @@ func Write(w io.Writer, r Report, format string, color bool) error {
 // a terminal of common width.
 const maxSideBySide = 2
 
-// ---- text ----
+// ---- the view model ----
 
-// painter colours text with ANSI SGR codes when true.
-type painter bool
+// view is everything the text and Markdown reports show, built once from
+// a Report. Its strings are cleaned (cleanText): the writers only lay them
+// out, and the Markdown writer escapes its markup.
+type view struct {
+	gathered   string
+	verdict    string
+	problems   bool
+	endpoints  grid   // no rows: no endpoint found
+	sideBySide []grid // one per maxSideBySide endpoints, with --compare only
+	findings   []findingView
+	warnings   []warningView
+	operator   string
+	opLines    []string // recent warning lines of the operator's log
+	missing    []string // permissions the run lacked
+	errors     []string
+	logs       []logView
+}
 
-// SGR parameters used by the text report.
+// grid is a table: a header row and rows of cells.
+type grid struct {
+	head   []string
+	rows   []gridRow
+	marked bool // rows say whether they differ (side by side)
+}
+
+type gridRow struct {
+	cells   []gridCell
+	differs bool // side by side: differs from the working endpoint
+}
+
+type gridCell struct {
+	text string
+	tone tone
+}
+
+// tone is how a cell reads at a glance; the text report colours it.
+type tone uint8
+
 const (
-	sgrBold       = "1"
-	sgrRed        = "31"
-	sgrGreen      = "32"
-	sgrYellow     = "33"
-	sgrCyan       = "36"
-	sgrBoldRed    = "1;31"
-	sgrBoldGreen  = "1;32"
-	sgrBoldYellow = "1;33"
-	sgrDim        = "2"
+	toneNone tone = iota
+	toneGood
+	toneBad
 )
 
-func (p painter) paint(s, sgr string) string {
-	if !p || sgr == "" || s == "" {
+type findingView struct {
+	severity   Severity
+	likelihood int
+	title      string
+	where      string // "endpoint ..., rule ..."
+	meaning    string // the cause's, "" for a finding without one
+	evidence   []string
+	next       []string
+	cause      string // the cause's ID, "" without one
+	runbook    string // the cause's runbook URL
+}
+
+type warningView struct{ endpoint, head, message string }
+
+type logView struct {
+	endpoint, summary string
+	samples           []string
+}
+
+func newView(r Report) view {
+	ev := r.Evidence
+	v := view{
+		gathered: reportTime(ev.GatheredAt),
+		verdict:  verdict(r),
+		problems: r.Problems(),
+		operator: operatorLine(ev),
+		opLines:  cleanAll(ev.Operator.WarningLines),
+		missing:  cleanAll(ev.Missing),
+		errors:   cleanAll(ev.Errors),
+	}
+	all := reportEndpoints(ev)
+	v.endpoints = endpointsGrid(all)
+	if ev.Compare != nil {
+		for _, rows := range sideBySideTables(ev) {
+			g := grid{head: append([]string{""}, rows[0].cells...), marked: true}
+			for _, row := range rows[1:] {
+				cells := []gridCell{{text: row.label}}
+				for _, c := range row.cells {
+					cells = append(cells, gridCell{text: c})
+				}
+				g.rows = append(g.rows, gridRow{cells: cells, differs: row.differs})
+			}
+			v.sideBySide = append(v.sideBySide, g)
+		}
+	}
+	for _, f := range r.Findings {
+		fv := findingView{
+			severity: f.Severity, likelihood: f.Likelihood, title: cleanText(f.Title),
+			where: findingWhere(f), evidence: cleanAll(f.Evidence), next: cleanAll(f.Next),
+		}
+		if c, ok := causes.Lookup(f.Cause); ok {
+			fv.meaning, fv.cause, fv.runbook = c.Meaning, string(c.ID), c.Runbook()
+		}
+		v.findings = append(v.findings, fv)
+	}
+	for _, e := range all {
+		for _, w := range e.Warnings {
+			v.warnings = append(v.warnings, warningView{endpointLabel(e), warningHead(w), cleanText(w.Message)})
+		}
+		if e.Logs.Read || len(e.Logs.Samples) > 0 {
+			v.logs = append(v.logs, logView{endpointLabel(e), logsLine(e.Logs), cleanAll(e.Logs.Samples)})
+		}
+	}
+	return v
+}
+
+// endpointsGrid is the table of every endpoint of the report.
+func endpointsGrid(all []labelled) grid {
+	vantages := reportVantages(all)
+	g := grid{head: []string{"Hostname", "Object", "Funnel"}}
+	for _, v := range vantages {
+		g.head = append(g.head, upperFirst(v)+" probe")
+	}
+	g.head = append(g.head, "Proxy pods", "No-rules drops ipv4/ipv6")
+	for _, e := range all {
+		cells := []gridCell{{text: endpointLabel(e)}, {text: objectCell(e.EndpointEvidence)}, {text: funnelCell(e.EndpointEvidence)}}
+		for _, v := range vantages {
+			res, ok := e.Probes[v]
+			c := gridCell{text: probeCell(res, ok)}
+			switch {
+			case ok && res.Success:
+				c.tone = toneGood
+			case ok:
+				c.tone = toneBad
+			}
+			cells = append(cells, c)
+		}
+		cells = append(cells, gridCell{text: podsCell(e.EndpointEvidence)}, gridCell{text: dropsCell(e.Logs)})
+		g.rows = append(g.rows, gridRow{cells: cells})
+	}
+	return g
+}
+
+func cleanAll(ss []string) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = cleanText(s)
+	}
+	return out
+}
+
+// ---- text ----
+
+// SGR parameters of the text report.
+const (
+	sgrBold      = "1"
+	sgrBoldRed   = "1;31"
+	sgrBoldGreen = "1;32"
+	sgrYellow    = "33"
+	sgrCyan      = "36"
+	sgrDim       = "2"
+)
+
+// paint colours s with the SGR parameters when on.
+func paint(on bool, s, sgr string) string {
+	if !on || s == "" {
 		return s
 	}
 	return "\x1b[" + sgr + "m" + s + "\x1b[0m"
@@ -93,321 +238,268 @@ func severitySGR(s Severity) string {
 	return sgrCyan
 }
 
-func writeText(b *bytes.Buffer, r Report, p painter) {
-	ev := r.Evidence
-	fmt.Fprintf(b, "%s, gathered %s\n", p.paint("tailscale-tunnel-exporter diagnose", sgrBold), reportTime(ev.GatheredAt))
+func writeText(b *bytes.Buffer, v view, color bool) {
+	fmt.Fprintf(b, "%s, gathered %s\n", paint(color, "tailscale-tunnel-exporter diagnose", sgrBold), v.gathered)
 	verdictSGR := sgrBoldGreen
-	if r.Problems() {
+	if v.problems {
 		verdictSGR = sgrBoldRed
 	}
-	b.WriteString(p.paint(verdict(r), verdictSGR) + "\n")
-
-	heading := func(s string) { b.WriteString("\n" + p.paint(s, sgrBold) + "\n") }
+	b.WriteString(paint(color, v.verdict, verdictSGR) + "\n")
+	heading := func(s string) { b.WriteString("\n" + paint(color, s, sgrBold) + "\n") }
 
 	heading("Endpoints")
-	all := reportEndpoints(ev)
-	if len(all) == 0 {
+	if len(v.endpoints.rows) == 0 {
 		b.WriteString("  none found\n")
 	} else {
-		vantages := reportVantages(all)
-		var t table
-		head := []cell{{text: "HOSTNAME"}, {text: "OBJECT"}, {text: "FUNNEL"}}
-		for _, v := range vantages {
-			head = append(head, cell{text: strings.ToUpper(v) + " PROBE"})
-		}
-		head = append(head, cell{text: "PROXY PODS"}, cell{text: "NO-RULES DROPS ipv4/ipv6"})
-		t.add(head...)
-		for _, e := range all {
-			row := []cell{{text: endpointLabel(e)}, {text: objectCell(e.EndpointEvidence)}, {text: funnelCell(e.EndpointEvidence)}}
-			for _, v := range vantages {
-				res, ok := e.Probes[v]
-				c := cell{text: probeCell(res, ok)}
-				switch {
-				case ok && res.Success:
-					c.sgr = sgrGreen
-				case ok:
-					c.sgr = sgrRed
-				}
-				row = append(row, c)
-			}
-			row = append(row, cell{text: podsCell(e.EndpointEvidence)}, cell{text: dropsCell(e.Logs)})
-			t.add(row...)
-		}
-		t.write(b, "  ", p)
+		writeTextGrid(b, v.endpoints, color)
 	}
-
-	if ev.Compare != nil {
-		for i, rows := range sideBySideTables(ev) {
-			if i == 0 {
-				heading("Side by side (* differs from the working endpoint)")
-			} else {
-				b.WriteString("\n")
-			}
-			var t table
-			for j, row := range rows {
-				label := "  " + row.label
-				sgr := ""
-				if j == 0 {
-					label = ""
-					sgr = sgrBold
-				}
-				if row.differs {
-					label = "* " + row.label
-					sgr = sgrBoldYellow
-				}
-				cells := []cell{{text: label, sgr: sgr}}
-				for _, v := range row.cells {
-					cells = append(cells, cell{text: v, sgr: sgr})
-				}
-				t.add(cells...)
-			}
-			t.write(b, "  ", p)
+	for i, g := range v.sideBySide {
+		if i == 0 {
+			heading("Side by side (* differs from the working endpoint)")
+		} else {
+			b.WriteString("\n")
 		}
+		writeTextGrid(b, g, color)
 	}
 
 	heading("Findings")
-	if len(r.Findings) == 0 {
+	if len(v.findings) == 0 {
 		b.WriteString("  none\n")
 	}
-	for i, f := range r.Findings {
+	for i, f := range v.findings {
 		fmt.Fprintf(b, "%3d. %s (%d%%) %s\n", i+1,
-			p.paint(strings.ToUpper(string(f.Severity)), severitySGR(f.Severity)),
-			f.Likelihood, p.paint(cleanText(f.Title), sgrBold))
-		if where := findingWhere(f); where != "" {
-			b.WriteString("     " + where + "\n")
+			paint(color, strings.ToUpper(string(f.severity)), severitySGR(f.severity)), f.likelihood, paint(color, f.title, sgrBold))
+		if f.where != "" {
+			b.WriteString("     " + f.where + "\n")
 		}
-		if len(f.Evidence) > 0 {
-			b.WriteString("     evidence:\n")
-			for _, s := range f.Evidence {
-				b.WriteString("       - " + cleanText(s) + "\n")
-			}
+		if f.meaning != "" {
+			b.WriteString("     meaning: " + f.meaning + "\n")
 		}
-		if len(f.Next) > 0 {
-			b.WriteString("     next:\n")
-			for _, s := range f.Next {
-				b.WriteString("       - " + cleanText(s) + "\n")
-			}
+		writeTextList(b, "evidence", f.evidence)
+		writeTextList(b, "next", f.next)
+		if f.runbook != "" {
+			b.WriteString("     runbook: " + f.runbook + "\n")
 		}
 	}
 
-	if hasWarnings(all) {
+	if len(v.warnings) > 0 {
 		heading("Warning events")
-		for _, e := range all {
-			for _, w := range e.Warnings {
-				fmt.Fprintf(b, "  %s: %s\n", endpointLabel(e), p.paint(warningHead(w), sgrYellow))
-				if w.Message != "" {
-					b.WriteString("    " + cleanText(w.Message) + "\n")
-				}
+		for _, w := range v.warnings {
+			fmt.Fprintf(b, "  %s: %s\n", w.endpoint, paint(color, w.head, sgrYellow))
+			if w.message != "" {
+				b.WriteString("    " + w.message + "\n")
 			}
 		}
 	}
 
 	heading("Operator")
-	b.WriteString("  " + operatorLine(ev) + "\n")
-	if len(ev.Operator.WarningLines) > 0 {
+	b.WriteString("  " + v.operator + "\n")
+	if len(v.opLines) > 0 {
 		b.WriteString("  recent warning lines:\n")
-		for _, l := range ev.Operator.WarningLines {
-			b.WriteString("    " + cleanText(l) + "\n")
+		for _, l := range v.opLines {
+			b.WriteString("    " + l + "\n")
 		}
 	}
-
-	if len(ev.Missing) > 0 {
-		heading("Could not check (permissions the run lacked)")
-		for _, s := range ev.Missing {
-			b.WriteString("  - " + cleanText(s) + "\n")
+	for _, sec := range v.lists() {
+		heading(sec.title)
+		for _, s := range sec.items {
+			b.WriteString("  - " + s + "\n")
 		}
 	}
-	if len(ev.Errors) > 0 {
-		heading("Errors while gathering")
-		for _, s := range ev.Errors {
-			b.WriteString("  - " + cleanText(s) + "\n")
-		}
-	}
-
-	if hasLogs(all) {
+	if len(v.logs) > 0 {
 		heading("Proxy log samples")
-		for _, e := range all {
-			if !e.Logs.Read && len(e.Logs.Samples) == 0 {
-				continue
-			}
-			fmt.Fprintf(b, "  %s: %s\n", endpointLabel(e), logsLine(e.Logs))
-			for _, s := range e.Logs.Samples {
-				b.WriteString("    " + p.paint(cleanText(s), sgrDim) + "\n")
+		for _, l := range v.logs {
+			fmt.Fprintf(b, "  %s: %s\n", l.endpoint, l.summary)
+			for _, s := range l.samples {
+				b.WriteString("    " + paint(color, s, sgrDim) + "\n")
 			}
 		}
 	}
 }
 
-// table lays out columns by the width of their plain text. text/tabwriter
-// would count colour codes as width and misalign coloured cells.
-type table struct{ rows [][]cell }
-
-type cell struct {
-	text string // one line, already cleaned
-	sgr  string // SGR parameters with colour, "" for none
+func writeTextList(b *bytes.Buffer, name string, items []string) {
+	if len(items) == 0 {
+		return
+	}
+	b.WriteString("     " + name + ":\n")
+	for _, s := range items {
+		b.WriteString("       - " + s + "\n")
+	}
 }
 
-func (t *table) add(cells ...cell) { t.rows = append(t.rows, cells) }
+// writeTextGrid lays a grid out with text/tabwriter, indented by two
+// spaces. tabwriter counts colour codes as width, so with colour every
+// cell carries codes of the same length (gridSGR): the columns stay
+// aligned, and without the codes the output is the uncoloured one.
+func writeTextGrid(b *bytes.Buffer, g grid, color bool) {
+	tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', 0)
+	line := func(cells []string, sgr func(i int) string) {
+		for i, c := range cells {
+			if i > 0 {
+				tw.Write([]byte{'\t'})
+			}
+			if color {
+				c = "\x1b[" + sgr(i) + "m" + c + "\x1b[0m"
+			}
+			io.WriteString(tw, c)
+		}
+		tw.Write([]byte{'\n'})
+	}
+	tw.Write([]byte("  "))
+	line(g.head, func(int) string { return "01;39" })
+	for _, row := range g.rows {
+		cells := make([]string, len(row.cells))
+		for i, c := range row.cells {
+			cells[i] = c.text
+		}
+		switch {
+		case row.differs:
+			cells[0] = "* " + cells[0]
+		case g.marked:
+			cells[0] = "  " + cells[0]
+		}
+		tw.Write([]byte("  "))
+		line(cells, func(i int) string { return gridSGR(row, i) })
+	}
+	tw.Flush()
+}
 
-func (t *table) write(b *bytes.Buffer, indent string, p painter) {
-	var widths []int
-	for _, row := range t.rows {
-		for i, c := range row {
-			if i == len(widths) {
-				widths = append(widths, 0)
-			}
-			widths[i] = max(widths[i], utf8.RuneCountInString(c.text))
-		}
+// gridSGR is the colour of cell i of a row, always five characters.
+func gridSGR(row gridRow, i int) string {
+	switch {
+	case row.differs:
+		return "01;33"
+	case row.cells[i].tone == toneGood:
+		return "00;32"
+	case row.cells[i].tone == toneBad:
+		return "00;31"
 	}
-	for _, row := range t.rows {
-		b.WriteString(indent)
-		pad := 0 // written only before a non-empty cell: no trailing blanks
-		for i, c := range row {
-			if c.text != "" {
-				b.WriteString(strings.Repeat(" ", pad))
-				b.WriteString(p.paint(c.text, c.sgr))
-				pad = 0
-			}
-			pad += widths[i] - utf8.RuneCountInString(c.text) + 2
-		}
-		b.WriteString("\n")
+	return "00;39"
+}
+
+// section is a heading with a list, as the text and Markdown reports share.
+type section struct {
+	title string
+	items []string
+}
+
+func (v view) lists() []section {
+	var out []section
+	if len(v.missing) > 0 {
+		out = append(out, section{"Could not check (permissions the run lacked)", v.missing})
 	}
+	if len(v.errors) > 0 {
+		out = append(out, section{"Errors while gathering", v.errors})
+	}
+	return out
 }
 
 // ---- markdown ----
 
-func writeMarkdown(b *bytes.Buffer, r Report) {
-	ev := r.Evidence
+func writeMarkdown(b *bytes.Buffer, v view) {
 	b.WriteString("## tailscale-tunnel-exporter diagnose\n\n")
-	fmt.Fprintf(b, "Gathered %s: **%s**.\n", reportTime(ev.GatheredAt), verdict(r))
+	fmt.Fprintf(b, "Gathered %s: **%s**.\n", v.gathered, v.verdict)
 
-	all := reportEndpoints(ev)
 	b.WriteString("\n### Endpoints\n\n")
-	if len(all) == 0 {
+	if len(v.endpoints.rows) == 0 {
 		b.WriteString("None found.\n")
 	} else {
-		vantages := reportVantages(all)
-		head := []string{"Hostname", "Object", "Funnel"}
-		for _, v := range vantages {
-			head = append(head, upperFirst(v)+" probe")
-		}
-		head = append(head, "Proxy pods", "No-rules drops ipv4/ipv6")
-		rows := [][]string{head}
-		for _, e := range all {
-			row := []string{endpointLabel(e), objectCell(e.EndpointEvidence), funnelCell(e.EndpointEvidence)}
-			for _, v := range vantages {
-				res, ok := e.Probes[v]
-				row = append(row, probeCell(res, ok))
-			}
-			rows = append(rows, append(row, podsCell(e.EndpointEvidence), dropsCell(e.Logs)))
-		}
-		mdTable(b, rows, nil)
+		mdTable(b, v.endpoints)
 	}
-
-	if ev.Compare != nil {
+	if len(v.sideBySide) > 0 {
 		b.WriteString("\n### Side by side\n\nRows in bold differ from the working endpoint.\n")
-		for _, rows := range sideBySideTables(ev) {
+		for _, g := range v.sideBySide {
 			b.WriteString("\n")
-			var cells [][]string
-			var bold []bool
-			for _, row := range rows {
-				cells = append(cells, append([]string{row.label}, row.cells...))
-				bold = append(bold, row.differs)
-			}
-			mdTable(b, cells, bold)
+			mdTable(b, g)
 		}
 	}
 
 	b.WriteString("\n### Findings\n\n")
-	if len(r.Findings) == 0 {
+	if len(v.findings) == 0 {
 		b.WriteString("None.\n")
 	}
-	for i, f := range r.Findings {
+	for i, f := range v.findings {
 		num := strconv.Itoa(i+1) + ". "
 		indent := strings.Repeat(" ", len(num))
-		fmt.Fprintf(b, "%s**%s** (likelihood %d%%) %s", num, strings.ToUpper(string(f.Severity)), f.Likelihood, mdText(f.Title))
-		if where := findingWhere(f); where != "" {
-			b.WriteString(" — " + mdText(where))
+		fmt.Fprintf(b, "%s**%s** (likelihood %d%%) %s", num, strings.ToUpper(string(f.severity)), f.likelihood, mdText(f.title))
+		if f.where != "" {
+			b.WriteString(" — " + mdText(f.where))
 		}
 		b.WriteString("\n")
-		for _, part := range []struct {
-			name  string
-			items []string
-		}{{"Evidence", f.Evidence}, {"Next", f.Next}} {
+		if f.meaning != "" {
+			b.WriteString(indent + "- Meaning: " + mdText(f.meaning) + "\n")
+		}
+		for _, part := range []section{{"Evidence", f.evidence}, {"Next", f.next}} {
 			if len(part.items) == 0 {
 				continue
 			}
-			b.WriteString(indent + "- " + part.name + ":\n")
+			b.WriteString(indent + "- " + part.title + ":\n")
 			for _, s := range part.items {
 				b.WriteString(indent + "  - " + mdText(s) + "\n")
 			}
 		}
+		if f.runbook != "" {
+			// Both come from the catalog, not from the cluster.
+			b.WriteString(indent + "- Runbook: [" + f.cause + "](" + f.runbook + ")\n")
+		}
 	}
 
-	if hasWarnings(all) {
+	if len(v.warnings) > 0 {
 		b.WriteString("\n### Warning events\n\n")
-		for _, e := range all {
-			for _, w := range e.Warnings {
-				fmt.Fprintf(b, "- %s: **%s**", mdText(endpointLabel(e)), mdText(warningHead(w)))
-				if w.Message != "" {
-					b.WriteString(": " + mdText(w.Message))
-				}
-				b.WriteString("\n")
+		for _, w := range v.warnings {
+			fmt.Fprintf(b, "- %s: **%s**", mdText(w.endpoint), mdText(w.head))
+			if w.message != "" {
+				b.WriteString(": " + mdText(w.message))
 			}
+			b.WriteString("\n")
 		}
 	}
 
 	b.WriteString("\n### Operator\n\n")
-	b.WriteString(upperFirst(mdText(operatorLine(ev))) + ".\n")
-	if len(ev.Operator.WarningLines) > 0 {
+	b.WriteString(upperFirst(mdText(v.operator)) + ".\n")
+	if len(v.opLines) > 0 {
 		b.WriteString("\nRecent warning lines:\n\n")
-		mdCodeBlock(b, ev.Operator.WarningLines)
+		mdCodeBlock(b, v.opLines)
 	}
-
-	for _, sec := range []struct {
-		title string
-		items []string
-	}{{"Could not check (permissions the run lacked)", ev.Missing}, {"Errors while gathering", ev.Errors}} {
-		if len(sec.items) == 0 {
-			continue
-		}
+	for _, sec := range v.lists() {
 		b.WriteString("\n### " + sec.title + "\n\n")
 		for _, s := range sec.items {
 			b.WriteString("- " + mdText(s) + "\n")
 		}
 	}
-
-	if hasLogs(all) {
+	if len(v.logs) > 0 {
 		b.WriteString("\n### Proxy log samples\n")
-		for _, e := range all {
-			if !e.Logs.Read && len(e.Logs.Samples) == 0 {
-				continue
-			}
-			fmt.Fprintf(b, "\n**%s**: %s\n", mdText(endpointLabel(e)), mdText(logsLine(e.Logs)))
-			if len(e.Logs.Samples) > 0 {
+		for _, l := range v.logs {
+			fmt.Fprintf(b, "\n**%s**: %s\n", mdText(l.endpoint), mdText(l.summary))
+			if len(l.samples) > 0 {
 				b.WriteString("\n")
-				mdCodeBlock(b, e.Logs.Samples)
+				mdCodeBlock(b, l.samples)
 			}
 		}
 	}
 }
 
-// mdTable writes a GitHub table whose first row is the header; bold[i]
-// makes row i bold.
-func mdTable(b *bytes.Buffer, rows [][]string, bold []bool) {
-	for i, row := range rows {
+// mdTable writes a grid as a GitHub table; rows that differ are bold.
+func mdTable(b *bytes.Buffer, g grid) {
+	row := func(cells []string, bold bool) {
 		b.WriteString("|")
-		for _, c := range row {
+		for _, c := range cells {
 			c = mdText(c)
-			if i < len(bold) && bold[i] && c != "" {
+			if bold && c != "" {
 				c = "**" + c + "**"
 			}
 			b.WriteString(" " + c + " |")
 		}
 		b.WriteString("\n")
-		if i == 0 {
-			b.WriteString("|" + strings.Repeat("---|", len(row)) + "\n")
+	}
+	row(g.head, false)
+	b.WriteString("|" + strings.Repeat("---|", len(g.head)) + "\n")
+	for _, r := range g.rows {
+		cells := make([]string, len(r.cells))
+		for i, c := range r.cells {
+			cells[i] = c.text
 		}
+		row(cells, r.differs)
 	}
 }
 
@@ -761,14 +853,6 @@ func nonZero[K comparable](parts map[K]int, name func(K) string) string {
 	return strings.Join(ks, ",")
 }
 
-func hasWarnings(all []labelled) bool {
-	return slices.ContainsFunc(all, func(e labelled) bool { return len(e.Warnings) > 0 })
-}
-
-func hasLogs(all []labelled) bool {
-	return slices.ContainsFunc(all, func(e labelled) bool { return e.Logs.Read || len(e.Logs.Samples) > 0 })
-}
-
 func warningHead(w Warning) string {
 	s := cleanText(w.Reason)
 	if w.Count > 1 {
@@ -1044,15 +1128,9 @@ func cleanText(s string) string {
 	if isPlain(s) {
 		return s
 	}
-	s = strings.ToValidUTF8(s, "\uFFFD")
+	s = sgrSequence.ReplaceAllString(strings.ToValidUTF8(s, "\uFFFD"), "")
 	var b strings.Builder
-	for i := 0; i < len(s); {
-		if n := sgrLen(s[i:]); n > 0 {
-			i += n
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		i += size
+	for _, r := range s {
 		switch {
 		case r == '\t':
 			b.WriteByte(' ')
@@ -1085,22 +1163,9 @@ func isPlain(s string) bool {
 	return true
 }
 
-// sgrLen returns the length of the SGR sequence ("ESC [ digits;... m")
-// at the start of s, 0 when there is none.
-func sgrLen(s string) int {
-	if !strings.HasPrefix(s, "\x1b[") {
-		return 0
-	}
-	for i := 2; i < len(s); i++ {
-		switch c := s[i]; {
-		case c == 'm':
-			return i + 1
-		case c != ';' && (c < '0' || c > '9'):
-			return 0
-		}
-	}
-	return 0
-}
+// sgrSequence is an SGR sequence ("ESC [ digits;... m"): colour, which
+// cleanText drops.
+var sgrSequence = regexp.MustCompile("\x1b\\[[0-9;]*m")
 
 // ---- json ----
 

@@ -21,6 +21,7 @@ import (
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/discovery"
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/logmatch"
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/prober"
+	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/internal/causes"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/ from the current output")
@@ -67,10 +68,10 @@ func TestWriteGolden(t *testing.T) {
 				}
 				want, err := os.ReadFile(path)
 				if err != nil {
-					t.Fatalf("%v (run go test ./collector/diagnose -run TestWrite -update to create it)", err)
+					t.Fatalf("%v (run go test ./internal/diagnose -run TestWrite -update to create it)", err)
 				}
 				if got := b.String(); got != string(want) {
-					t.Errorf("output differs from %s: %s\n(if the change is meant, run go test ./collector/diagnose -run TestWrite -update and review the diff)", path, firstDifference(got, string(want)))
+					t.Errorf("output differs from %s: %s\n(if the change is meant, run go test ./internal/diagnose -run TestWrite -update and review the diff)", path, firstDifference(got, string(want)))
 				}
 			})
 		}
@@ -117,7 +118,7 @@ func TestWriteColor(t *testing.T) {
 				t.Errorf("color=true output without its SGR codes differs from color=false: %s", firstDifference(stripped, plain.String()))
 			}
 			for _, f := range g.report().Findings {
-				want := painter(true).paint(strings.ToUpper(string(f.Severity)), severitySGR(f.Severity))
+				want := paint(true, strings.ToUpper(string(f.Severity)), severitySGR(f.Severity))
 				if !strings.Contains(colored.String(), want) {
 					t.Errorf("color=true output lacks the %s severity in its colour %q", f.Severity, want)
 				}
@@ -136,6 +137,39 @@ func TestWriteColor(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestWriteFindingCause: a finding that names a cause shows the cause's
+// meaning and a link to its runbook, in text and Markdown; JSON keeps its
+// schema. A finding without a cause shows neither.
+func TestWriteFindingCause(t *testing.T) {
+	c := causes.Get(causes.TLSHandshakeStalling)
+	r := Report{Findings: []Finding{
+		{Rule: "tls-handshake-stalls", Cause: c.ID, Severity: SeverityCritical, Likelihood: 80, Title: c.Title},
+		{Rule: "hand-made", Severity: SeverityInfo, Likelihood: 1, Title: "no cause"},
+	}}
+	for _, tc := range []struct {
+		format string
+		want   []string
+	}{
+		{"text", []string{"     meaning: " + c.Meaning + "\n", "     runbook: " + c.Runbook() + "\n"}},
+		{"markdown", []string{"   - Meaning: " + mdText(c.Meaning) + "\n", "   - Runbook: [" + string(c.ID) + "](" + c.Runbook() + ")\n"}},
+	} {
+		t.Run(tc.format, func(t *testing.T) {
+			var b bytes.Buffer
+			if err := Write(&b, r, tc.format, false); err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range tc.want {
+				if strings.Count(b.String(), w) != 1 {
+					t.Errorf("output has not once %q:\n%s", w, b.String())
+				}
+			}
+			if n := strings.Count(strings.ToLower(b.String()), "runbook: "); n != 1 {
+				t.Errorf("%d runbook lines, want 1: the finding without a cause has none", n)
+			}
+		})
+	}
 }
 
 func TestWriteHostileInput(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/discovery"
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/logmatch"
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/prober"
+	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/internal/causes"
 )
 
 // CertificateExpiryWarning is how close a certificate's expiry has to be
@@ -122,12 +123,19 @@ func Diagnose(ev Evidence) Report {
 	return Report{Evidence: ev, Findings: out}
 }
 
+// stamp names the rule and endpoint of the findings and writes their
+// title and next steps from the catalog: a rule gives only the cause and
+// what the evidence adds.
 func stamp(id, hostname string, fs []Finding) []Finding {
 	for i := range fs {
-		fs[i].Rule = id
-		if fs[i].Hostname == "" {
-			fs[i].Hostname = hostname
+		f := &fs[i]
+		f.Rule = id
+		if f.Hostname == "" {
+			f.Hostname = hostname
 		}
+		c := causes.Get(f.Cause)
+		f.Title = c.Title + f.qualifier
+		f.Next = append(f.Next, c.Next...)
 	}
 	return fs
 }
@@ -217,6 +225,7 @@ func funnelDiffers(s subject) []Finding {
 	}
 	e, w := s.e, s.compare
 	f := Finding{
+		Cause:      causes.FunnelDiffers,
 		Severity:   severityFor(e),
 		Likelihood: likely(e, 75, 40),
 		Evidence: []string{
@@ -225,7 +234,7 @@ func funnelDiffers(s subject) []Finding {
 		},
 	}
 	if !e.Endpoint.Funnel {
-		f.Title = "Funnel is not enabled on this endpoint, but is on the working one"
+		f.qualifier = ": not enabled here, enabled on the working one"
 		if n := funnelRelayDrops(e.Logs); n > 0 {
 			// Relays reaching a proxy without Funnel is the incident's pattern.
 			f.Likelihood = 95
@@ -233,16 +242,11 @@ func funnelDiffers(s subject) []Finding {
 		}
 		f.Next = []string{
 			fmt.Sprintf("if it is meant to be public: kubectl annotate -n %s %s %s %s=true", e.Endpoint.Namespace, strings.ToLower(e.Endpoint.Object().Resource), e.Endpoint.Name, discovery.AnnotationFunnel),
-			"check that the tailnet policy's funnel nodeAttr covers the proxy's tags (" + tagsOrDefault(e.Endpoint) + ")",
-			"if it is meant to be tailnet-only: probe it from the tailnet vantage (vantages.tailnet in the config), not from the internet",
 		}
 	} else {
-		f.Title = "Funnel is enabled on this endpoint, but not on the working one"
-		f.Next = []string{
-			"a Funnel endpoint needs the funnel nodeAttr for its tags (" + tagsOrDefault(e.Endpoint) + ") and HTTPS in the tailnet",
-			"probe it from the tailnet vantage too, to see whether only the public path fails",
-		}
+		f.qualifier = ": enabled here, not on the working one"
 	}
+	f.Evidence = append(f.Evidence, "its proxy's tags: "+tagsOrDefault(e.Endpoint))
 	return []Finding{f}
 }
 
@@ -273,15 +277,12 @@ func tagsDiffer(s subject) []Finding {
 	return []Finding{{
 		Severity:   severityFor(s.e),
 		Likelihood: likelihood,
-		Title:      "Its proxy has other tags than the working one: the tailnet policy may treat them differently",
+		Cause:      causes.TagsDiffer,
 		Evidence: []string{
 			fmt.Sprintf("%s: %s %s", object(s.e), discovery.AnnotationTags, tagsOrDefault(s.e.Endpoint)),
 			fmt.Sprintf("%s (works): %s %s", object(s.compare), discovery.AnnotationTags, tagsOrDefault(s.compare.Endpoint)),
 		},
-		Next: []string{
-			"compare what the tailnet policy's grants/ACLs and nodeAttrs (funnel) allow for each set of tags",
-			"or give this endpoint the working one's tags",
-		},
+		Next: []string{"or give this endpoint the working one's tags"},
 	}}
 }
 
@@ -292,12 +293,11 @@ func proxyClassDiffers(s subject) []Finding {
 	return []Finding{{
 		Severity:   severityFor(s.e),
 		Likelihood: likely(s.e, 40, 20),
-		Title:      "Its proxy runs with another ProxyClass than the working one",
+		Cause:      causes.ProxyClassDiffers,
 		Evidence: []string{
 			fmt.Sprintf("%s: proxy class %s", object(s.e), orNone(s.e.Endpoint.ProxyClass)),
 			fmt.Sprintf("%s (works): proxy class %s", object(s.compare), orNone(s.compare.Endpoint.ProxyClass)),
 		},
-		Next: []string{"kubectl get proxyclass -o yaml: compare what each sets (image, env such as TS_DEBUG flags, security context, metrics)"},
 	}}
 }
 
@@ -315,13 +315,11 @@ func namespaceDiffers(s subject) []Finding {
 	return []Finding{{
 		Severity:   SeverityInfo,
 		Likelihood: 15,
-		Title:      "It lives in another namespace than the working one",
+		Cause:      causes.NamespaceDiffers,
 		Evidence: []string{
 			fmt.Sprintf("%s vs %s (works)", object(s.e), object(s.compare)),
 		},
-		Next: []string{
-			"the namespace alone does not change how the operator proxies; check what differs with it: NetworkPolicies in " + s.e.Endpoint.Namespace + " and the backend Service",
-		},
+		Next: []string{"kubectl get networkpolicies -n " + s.e.Endpoint.Namespace},
 	}}
 }
 
@@ -336,11 +334,10 @@ func kindDiffers(s subject) []Finding {
 	return []Finding{{
 		Severity:   SeverityInfo,
 		Likelihood: 20,
-		Title:      "It is exposed another way than the working one",
+		Cause:      causes.KindDiffers,
 		Evidence: []string{
 			fmt.Sprintf("%s%s vs %s%s (works)", object(s.e), proxyGroupNote(s.e.Endpoint), object(s.compare), proxyGroupNote(s.compare.Endpoint)),
 		},
-		Next: []string{"an Ingress terminates TLS on the proxy; a Service forwards TCP to the backend, which must speak TLS itself; a ProxyGroup shares proxies between endpoints"},
 	}}
 }
 
@@ -362,12 +359,12 @@ func proxyVersionOlder(s subject) []Finding {
 	return []Finding{{
 		Severity:   severityFor(s.e),
 		Likelihood: likely(s.e, 45, 25),
-		Title:      "Its proxy runs an older Tailscale than the working one",
+		Cause:      causes.ProxyOutdated,
+		qualifier:  " than the working one",
 		Evidence: []string{
 			fmt.Sprintf("proxy %s: %s", s.e.Hostname, mine),
 			fmt.Sprintf("proxy %s (works): %s", s.compare.Hostname, theirs),
 		},
-		Next: []string{"restart its proxy StatefulSet so that it picks up the operator's proxy image, or set the image in its ProxyClass"},
 	}}
 }
 
@@ -443,9 +440,8 @@ func compareNotWorking(s subject) []Finding {
 		Hostname:   w.Hostname,
 		Severity:   SeverityWarning,
 		Likelihood: 30,
-		Title:      "The endpoint given as working (--compare) does not work from here either",
+		Cause:      causes.CompareNotWorking,
 		Evidence:   ev,
-		Next:       []string{"differences to it explain less; compare with an endpoint that answers, or look for what they share (policy, HTTPS, operator)"},
 	}}
 }
 
@@ -516,12 +512,8 @@ func tlsHandshakeStalls(s subject) []Finding {
 	return []Finding{{
 		Severity:   SeverityCritical,
 		Likelihood: 80,
-		Title:      "TCP connects but the TLS handshake never finishes",
-		Evidence:   append(ev, "the proxy (or the Funnel relay in front of it) accepts the connection and then sends nothing: its packet filter or a missing certificate holds the handshake"),
-		Next: []string{
-			"read the proxy's log for drops and TLS handshake errors (the proxy log findings, or kubectl logs -n <operator namespace> <proxy pod> -c tailscale)",
-			"compare with a working endpoint: diagnose " + s.e.Hostname + " --compare <working hostname>",
-		},
+		Cause:      causes.TLSHandshakeStalling,
+		Evidence:   ev,
 	}}
 }
 
@@ -532,26 +524,13 @@ func certificateInvalid(s subject) []Finding {
 		if r.Reason != prober.ReasonTLSCertInvalid {
 			continue
 		}
-		f := Finding{Severity: SeverityCritical, Likelihood: 85, Evidence: []string{probeLine(v, r)}}
+		f := Finding{Cause: causes.CertificateInvalid, Severity: SeverityCritical, Likelihood: 85, Evidence: []string{probeLine(v, r)}}
 		if !r.CertExpiry.IsZero() {
 			f.Evidence = append(f.Evidence, "earliest certificate expiry "+r.CertExpiry.UTC().Format(time.RFC3339))
 		}
-		switch r.CertProb {
-		case prober.CertExpired:
-			f.Title = "Its certificate has expired"
-			f.Next = []string{"the proxy renews its Let's Encrypt certificate itself: restart the proxy pod; check the proxy log for ACME errors and that HTTPS is enabled in the tailnet"}
-		case prober.CertNotYetValid:
-			f.Title = "Its certificate is not valid yet"
-			f.Next = []string{"check the clock of this machine and of the proxy's node"}
-		case prober.CertNameMismatch:
-			f.Title = "Its certificate is for another name"
-			f.Next = []string{"the name resolves to another device or relay: check the resolve override in the config and for a stale device of the same name"}
-		case prober.CertUnknownAuthority:
-			f.Title = "Its certificate is not signed by a trusted authority"
-			f.Next = []string{"something other than the proxy answers (a captive portal or TLS-inspecting proxy), or the module needs ca_file"}
-		default:
-			f.Title = "Its certificate does not verify"
-			f.Next = []string{"run /probe?target=" + s.e.Hostname + "&debug=true for the verification error"}
+		if d, ok := causes.CertificateProblems[string(r.CertProb)]; ok {
+			f.qualifier = ": " + d.Says
+			f.Next = []string{d.Next}
 		}
 		out = append(out, f)
 		break // one finding per endpoint: every vantage sees the same certificate
@@ -572,33 +551,12 @@ func certificateExpiring(s subject) []Finding {
 		return []Finding{{
 			Severity:   SeverityWarning,
 			Likelihood: 35,
-			Title:      "Its certificate expires in " + plural(int(left.Hours()/24), "day"),
+			Cause:      causes.CertificateExpiring,
+			qualifier:  ": in " + plural(int(left.Hours()/24), "day"),
 			Evidence:   []string{fmt.Sprintf("%s probe: earliest certificate expiry %s", v, r.CertExpiry.UTC().Format(time.RFC3339))},
-			Next:       []string{"the proxy renews about 30 days before expiry: if it has not, its log tells why (ACME errors, HTTPS disabled)"},
 		}}
 	}
 	return nil
-}
-
-// probeAdvice is what a failed probe's reason suggests, for reasons no
-// more specific rule handles.
-var probeAdvice = map[prober.Reason]struct {
-	title string
-	next  string
-}{
-	prober.ReasonDNS:            {"Its name does not resolve from here", "check MagicDNS and the tailnet name; an endpoint not provisioned has no name yet"},
-	prober.ReasonConnectRefused: {"Connections are refused", "the name resolves to a host that has nothing on the port: a stale DNS record or a stale device of the same name"},
-	prober.ReasonConnectTimeout: {"TCP connections time out", "a firewall or the route to the Funnel relay drops packets; try the tailnet vantage"},
-	prober.ReasonConnectError:   {"TCP connections fail", "this machine has no route to the address: run /probe?target=HOSTNAME&debug=true"},
-	prober.ReasonProxy:          {"The tailnet vantage's SOCKS5 proxy failed", "check tailscaled --socks5-server on the exporter's side and that it is logged in"},
-	prober.ReasonTLSHandshakeEOF: {"The peer closes the connection during the TLS handshake",
-		"the proxy has no certificate for the name or refuses the relay: read its log for TLS handshake errors"},
-	prober.ReasonTLSHandshakeError: {"The TLS handshake fails", "run /probe?target=HOSTNAME&debug=true for the TLS alert"},
-	prober.ReasonHTTPStatus:        {"It answers with an unexpected HTTP status", "the proxy works; the backend (or the route in it) answers the error: check the backend Service and its pods"},
-	prober.ReasonHTTPError:         {"The HTTP exchange fails after the handshake", "the proxy cannot reach the backend, or the backend speaks no HTTP on that port"},
-	prober.ReasonHTTPTimeout:       {"The backend does not answer in time", "the proxy forwards the request but the backend does not answer: check the backend's pods"},
-	prober.ReasonTimeout:           {"The probe timed out", "run /probe?target=HOSTNAME&debug=true to see which phase takes the time"},
-	prober.ReasonConfig:            {"The probe could not be built", "fix the module in the config file"},
 }
 
 func probeFailed(s subject) []Finding {
@@ -608,16 +566,12 @@ func probeFailed(s subject) []Finding {
 		if r.Success || r.Reason == prober.ReasonTLSHandshakeTimeout || r.Reason == prober.ReasonTLSCertInvalid {
 			continue
 		}
-		a, ok := probeAdvice[r.Reason]
-		if !ok {
-			a.title, a.next = "The probe fails", "run /probe?target=HOSTNAME&debug=true"
-		}
 		out = append(out, Finding{
+			Cause:      r.Reason.Cause(),
+			qualifier:  " (" + v + " vantage)",
 			Severity:   SeverityCritical,
 			Likelihood: 70,
-			Title:      fmt.Sprintf("%s (%s vantage)", a.title, v),
 			Evidence:   []string{probeLine(v, r)},
-			Next:       []string{strings.ReplaceAll(a.next, "HOSTNAME", s.e.Hostname)},
 		})
 	}
 	return out
@@ -633,17 +587,15 @@ func publicPathFails(s subject) []Finding {
 		return []Finding{{
 			Severity:   SeverityCritical,
 			Likelihood: 65,
-			Title:      "It works through the tailnet but not from the internet: the Funnel path is broken",
+			Cause:      causes.FunnelPathBroken,
 			Evidence:   []string{probeLine(config.VantageDirect, d), probeLine(config.VantageTailnet, t)},
-			Next:       []string{"the proxy and backend work; check Funnel: the annotation, the policy's funnel nodeAttr for the proxy's tags, and drops of the relays' IPv6 connections in its log"},
 		}}
 	}
 	return []Finding{{
 		Severity:   SeverityWarning,
 		Likelihood: 40,
-		Title:      "It works from the internet but not through the tailnet",
+		Cause:      causes.TailnetPathBroken,
 		Evidence:   []string{probeLine(config.VantageDirect, d), probeLine(config.VantageTailnet, t)},
-		Next:       []string{"the tailnet policy does not let the exporter's tailnet node reach the proxy: check grants/ACLs for the exporter's device"},
 	}}
 }
 
@@ -715,19 +667,16 @@ func dropsFunnelRelaysIPv6(s subject) []Finding {
 	f := Finding{
 		Severity:   severityFor(s.e),
 		Likelihood: likely(s.e, 90, 50),
-		Title:      "The proxy drops IPv6 connections to its HTTPS port with no rules matched: Funnel relays are refused",
+		Cause:      causes.FunnelRelaysDropped,
 		Evidence: append([]string{
 			fmt.Sprintf("%d drop(s) \"no rules matched\" from IPv6 sources to port 443/80, none from IPv4, %s", n, logWindow(s.e.Logs, true)),
-			"Funnel relays reach a proxy over the tailnet's IPv6 range fd7a:115c:a1e0::/48 only",
+			"its proxy's tags: " + tagsOrDefaultOf(s.e),
 		}, samplesOf(s.e.Logs, logmatch.KindDrop)...),
 	}
 	if s.e.Endpoint != nil && !s.e.Endpoint.Funnel {
 		f.Evidence = append(f.Evidence, fmt.Sprintf("%s has no %s: \"true\" annotation", object(s.e), discovery.AnnotationFunnel))
 		f.Next = append(f.Next, "enable Funnel on it if it is meant to be public (see funnel-annotation-differs)")
 	}
-	f.Next = append(f.Next,
-		"let the relays in: the policy's funnel nodeAttr must cover the proxy's tags ("+tagsOrDefaultOf(s.e)+"), and no grant may be missing for tag:ingress if the policy restricts it",
-		"tailscale_tunnel_proxy_drops_total{family=\"ipv6\"} shows whether it goes on after a fix")
 	return []Finding{f}
 }
 
@@ -753,22 +702,18 @@ func dropsNoRulesMatched(s subject) []Finding {
 		return []Finding{{
 			Severity:   severityFor(s.e),
 			Likelihood: likely(s.e, 80, 45),
-			Title:      "The proxy drops connections to its HTTPS port with no rules matched: the policy does not allow their sources",
+			Cause:      causes.ProxyDroppingTraffic,
 			Evidence: append([]string{
 				fmt.Sprintf("%d drop(s) \"no rules matched\" to port 443/80 (IPv4 sources among them), %s", served, logWindow(s.e.Logs, true)),
+				"its proxy's tags: " + tagsOrDefaultOf(s.e),
 			}, samplesOf(s.e.Logs, logmatch.KindDrop)...),
-			Next: []string{
-				"grant the sources access to the proxy's tags (" + tagsOrDefaultOf(s.e) + ") on 443 in the tailnet policy",
-				"tailscale_tunnel_proxy_drops_total by family tells tailnet clients (IPv4 100.64.0.0/10) from relays (IPv6)",
-			},
 		}}
 	case other > 0:
 		return []Finding{{
 			Severity:   SeverityInfo,
 			Likelihood: 5,
-			Title:      "The proxy drops connections to ports it does not serve",
+			Cause:      causes.DropsToUnservedPorts,
 			Evidence:   []string{fmt.Sprintf("%d drop(s) \"no rules matched\" to ports other than 443/80, %s", other, logWindow(s.e.Logs, true))},
-			Next:       []string{"usually harmless (the peer API's high port is logged as dropped even when let through)"},
 		}}
 	}
 	return nil
@@ -782,10 +727,9 @@ func funnelIngressDenied(s subject) []Finding {
 	return []Finding{{
 		Severity:   severityFor(s.e),
 		Likelihood: likely(s.e, 85, 50),
-		Title:      "The proxy refuses Funnel relays: no ingress capability",
-		Evidence: append([]string{fmt.Sprintf("%d \"ingress: denied; no ingress cap\" line(s) %s", n, logWindow(s.e.Logs, false))},
+		Cause:      causes.FunnelIngressDenied,
+		Evidence: append([]string{fmt.Sprintf("%d \"ingress: denied; no ingress cap\" line(s) %s", n, logWindow(s.e.Logs, false)), "its proxy's tags: " + tagsOrDefaultOf(s.e)},
 			samplesOf(s.e.Logs, logmatch.KindIngressDenied)...),
-		Next: []string{"the tailnet policy's nodeAttrs must give the funnel attribute to the proxy's tags (" + tagsOrDefaultOf(s.e) + ")"},
 	}}
 }
 
@@ -817,12 +761,8 @@ func certificateNotIssued(s subject) []Finding {
 	return []Finding{{
 		Severity:   severity,
 		Likelihood: likelihood,
-		Title:      "No TLS certificate can be issued for it: HTTPS is not enabled in the tailnet",
+		Cause:      causes.HTTPSNotEnabled,
 		Evidence:   ev,
-		Next: []string{
-			"enable HTTPS certificates in the admin console (DNS page) and MagicDNS",
-			"the first connection to a new name then takes tens of seconds while the certificate is issued",
-		},
 	}}
 }
 
@@ -851,9 +791,8 @@ func endpointNotFound(s subject) []Finding {
 	return []Finding{{
 		Severity:   SeverityWarning,
 		Likelihood: likely(s.e, 50, 20),
-		Title:      "No Ingress or Service of the operator claims this hostname",
+		Cause:      causes.EndpointNotFound,
 		Evidence:   []string{fmt.Sprintf("no Ingress of the operator's class or Tailscale Service has %q as its requested or obtained name", s.e.Hostname)},
-		Next:       []string{"check the spelling, the Ingress class (--kubernetes.ingress-class) and kubectl get ingress,svc -A"},
 	}}
 }
 
@@ -888,12 +827,9 @@ func notProvisioned(s subject) []Finding {
 	return []Finding{{
 		Severity:   SeverityCritical,
 		Likelihood: 85,
-		Title:      "It is not provisioned: the operator has written no hostname into its status",
+		Cause:      causes.EndpointNotProvisioned,
 		Evidence:   []string{fmt.Sprintf("%s requests %q; status.loadBalancer.ingress has no hostname", object(s.e), s.e.Endpoint.RequestedHostname)},
-		Next: []string{
-			kubectlDescribe(s.e) + ": the operator's Events say why",
-			"check the operator's log and that its proxy pod is running",
-		},
+		Next:       []string{kubectlDescribe(s.e) + ": the operator's Events say why"},
 	}}
 }
 
@@ -904,12 +840,8 @@ func hostnameSuffixed(s subject) []Finding {
 	return []Finding{{
 		Severity:   SeverityWarning,
 		Likelihood: likely(s.e, 55, 40),
-		Title:      "It got another name than requested: a stale device holds the name",
+		Cause:      causes.EndpointHostnameSuffixed,
 		Evidence:   []string{fmt.Sprintf("requested %q, obtained %q", s.e.Endpoint.RequestedHostname, s.e.Endpoint.Hostname)},
-		Next: []string{
-			"clients and DNS records using the requested name reach the stale device, not this proxy",
-			"remove the stale device in the admin console, then delete the proxy's state Secret and pod so that it re-registers",
-		},
 	}}
 }
 
@@ -920,18 +852,9 @@ func annotationInvalid(s subject) []Finding {
 	return []Finding{{
 		Severity:   SeverityWarning,
 		Likelihood: likely(s.e, 60, 35),
-		Title:      "Some of its annotations do not mean what they seem to",
+		Cause:      causes.AnnotationInvalid,
 		Evidence:   []string{fmt.Sprintf("%s: the operator does not accept the values of %s as meant", object(s.e), strings.Join(s.e.Endpoint.Invalid, ", "))},
-		Next:       []string{`booleans must be exactly "true"; tags must start with "tag:"; a hostname must be a DNS label`},
 	}}
-}
-
-// warningAdvice is what the operator's Warning Events mean. HTTPSNotEnabled
-// has a rule of its own.
-var warningAdvice = map[string]string{
-	"NoValidBackends":   "the Ingress names no backend the operator can use: check the backend Service and port",
-	"INVALIDSERVICE":    "the operator rejects the Service: kubectl describe it for the message",
-	"IngressClassError": "the Ingress class does not belong to the operator",
 }
 
 func operatorWarningEvents(s subject) []Finding {
@@ -941,13 +864,14 @@ func operatorWarningEvents(s subject) []Finding {
 			continue
 		}
 		next := []string{kubectlDescribe(s.e) + " shows the Event in full"}
-		if a, ok := warningAdvice[w.Reason]; ok {
+		if a, ok := causes.OperatorEvents[w.Reason]; ok {
 			next = append([]string{a}, next...)
 		}
 		out = append(out, Finding{
+			Cause:      causes.OperatorWarningEvents,
+			qualifier:  ": " + w.Reason,
 			Severity:   severityFor(s.e),
 			Likelihood: likely(s.e, 60, 35),
-			Title:      "The operator warns about it: " + w.Reason,
 			Evidence:   []string{fmt.Sprintf("Warning Event %s (x%d, last %s): %s", w.Reason, w.Count, w.Last.UTC().Format(time.RFC3339), w.Message)},
 			Next:       next,
 		})
@@ -963,9 +887,8 @@ func backendMissing(s subject) []Finding {
 	return []Finding{{
 		Severity:   SeverityCritical,
 		Likelihood: likely(s.e, 75, 60),
-		Title:      "Its backend Service does not exist",
+		Cause:      causes.BackendMissing,
 		Evidence:   []string{fmt.Sprintf("%s sends traffic to %s, which is not there", object(s.e), b.Service)},
-		Next:       []string{"create the Service, or fix the backend in the " + strings.ToLower(s.e.Endpoint.Object().Resource)},
 	}}
 }
 
@@ -977,9 +900,9 @@ func backendNotReady(s subject) []Finding {
 	return []Finding{{
 		Severity:   severityFor(s.e),
 		Likelihood: likely(s.e, 70, 50),
-		Title:      "Its backend Service has no ready endpoints (is the backend, e.g. Traefik, running?)",
+		Cause:      causes.BackendNotReady,
 		Evidence:   []string{fmt.Sprintf("the EndpointSlices of %s list no ready address", b.Service)},
-		Next:       []string{"kubectl get pods,endpointslices -n " + s.e.Endpoint.Namespace + ": start the backend or fix its selector and readiness"},
+		Next:       []string{"kubectl get pods,endpointslices -n " + s.e.Endpoint.Namespace},
 	}}
 }
 
@@ -992,9 +915,8 @@ func proxyPodMissing(s subject) []Finding {
 	return []Finding{{
 		Severity:   SeverityCritical,
 		Likelihood: likely(s.e, 85, 70),
-		Title:      "It has no proxy pod",
+		Cause:      causes.ProxyPodMissing,
 		Evidence:   []string{fmt.Sprintf("no pod labelled %s=true in the operator namespace serves %s", discovery.LabelManaged, object(s.e))},
-		Next:       []string{"the operator creates a StatefulSet per endpoint: check the operator's log and kubectl get statefulsets -n <operator namespace>"},
 	}}
 }
 
@@ -1011,9 +933,8 @@ func proxyPodNotReady(s subject) []Finding {
 	return []Finding{{
 		Severity:   SeverityCritical,
 		Likelihood: likely(s.e, 80, 60),
-		Title:      "Its proxy pod is not ready",
+		Cause:      causes.ProxyPodNotReady,
 		Evidence:   ev,
-		Next:       []string{"kubectl describe pod and kubectl logs -c tailscale: a proxy not logged in (auth key, tags not permitted) never becomes ready"},
 	}}
 }
 
@@ -1030,9 +951,8 @@ func proxyPodRestarting(s subject) []Finding {
 	return []Finding{{
 		Severity:   severityFor(s.e),
 		Likelihood: likely(s.e, 50, 30),
-		Title:      "Its proxy restarts",
+		Cause:      causes.ProxyPodRestarting,
 		Evidence:   ev,
-		Next:       []string{"kubectl logs --previous -c tailscale on the pod tells why it exited"},
 	}}
 }
 
@@ -1048,9 +968,9 @@ func proxyOlderThanOperator(s subject) []Finding {
 	return []Finding{{
 		Severity:   SeverityWarning,
 		Likelihood: likely(s.e, 35, 15),
-		Title:      "Its proxy runs an older Tailscale than the operator",
+		Cause:      causes.ProxyOutdated,
+		qualifier:  " than the operator",
 		Evidence:   []string{fmt.Sprintf("proxy %s, operator %s", mine, op)},
-		Next:       []string{"a proxy keeps its image until its pod is recreated: restart its StatefulSet"},
 	}}
 }
 
@@ -1061,17 +981,17 @@ func operatorNotRunning(s subject) []Finding {
 		return []Finding{{
 			Severity:   SeverityWarning,
 			Likelihood: 45,
-			Title:      "The Tailscale operator is not ready",
+			Cause:      causes.OperatorNotRunning,
+			qualifier:  ": its pod is not ready",
 			Evidence:   []string{fmt.Sprintf("pod %s (version %s) is not ready", o.Pod, orNone(o.Version))},
-			Next:       []string{"kubectl describe pod and kubectl logs the operator: new endpoints and changes are not applied meanwhile"},
 		}}
 	case !o.Found && anyPodsListed(s.ev):
 		return []Finding{{
 			Severity:   SeverityWarning,
 			Likelihood: 30,
-			Title:      "No Tailscale operator pod was found in the operator namespace",
+			Cause:      causes.OperatorNotRunning,
+			qualifier:  ": no pod of it in the operator namespace",
 			Evidence:   []string{"no pod labelled app=operator (or named operator*) among the pods listed"},
-			Next:       []string{"if the operator runs in another namespace, pass --kubernetes.operator-namespace"},
 		}}
 	}
 	return nil
@@ -1089,9 +1009,8 @@ func operatorLogWarnings(s subject) []Finding {
 	return []Finding{{
 		Severity:   SeverityInfo,
 		Likelihood: 25,
-		Title:      "The operator logs warnings or errors",
+		Cause:      causes.OperatorLogWarnings,
 		Evidence:   ev,
-		Next:       []string{"read them for the endpoint's name: failed reconciles name the object"},
 	}}
 }
 
@@ -1108,9 +1027,8 @@ func permissionMissing(s subject) []Finding {
 	return []Finding{{
 		Severity:   SeverityInfo,
 		Likelihood: 10,
-		Title:      "Some evidence could not be read: permission missing",
+		Cause:      causes.PermissionMissing,
 		Evidence:   ev,
-		Next:       []string{"grant these verbs to the identity diagnose runs as (the exporter's RBAC covers all but the operator's log and EndpointSlices), or read the rest by hand"},
 	}}
 }
 
@@ -1121,8 +1039,7 @@ func gatherError(s subject) []Finding {
 	return []Finding{{
 		Severity:   SeverityInfo,
 		Likelihood: 10,
-		Title:      "Some evidence could not be gathered",
+		Cause:      causes.GatherError,
 		Evidence:   slices.Clone(s.ev.Errors),
-		Next:       []string{"run diagnose again; if the API server is unreachable, check --kubeconfig"},
 	}}
 }

@@ -1,6 +1,7 @@
 package diagnose
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/discovery"
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/logmatch"
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/prober"
+	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/internal/causes"
 )
 
 // healthy is a working endpoint app compared with a working whoami: no
@@ -264,6 +266,14 @@ func TestRules(t *testing.T) {
 			if f.Title == "" || len(f.Evidence) == 0 || len(f.Next) == 0 || f.Hostname == "" && c.rule != "operator-not-running" && c.rule != "operator-log-warnings" && c.rule != "permission-missing" && c.rule != "gather-error" {
 				t.Errorf("finding lacks a title, evidence, next steps or hostname: %+v", f)
 			}
+			for _, f := range got {
+				c, ok := causes.Lookup(f.Cause)
+				if !ok {
+					t.Errorf("finding names cause %q, which is not in the catalog", f.Cause)
+				} else if !strings.HasPrefix(f.Title, c.Title) || !containsAll(f.Next, c.Next) {
+					t.Errorf("finding %q does not quote the title and next steps of its cause %s", f.Title, c.ID)
+				}
+			}
 			if f.Likelihood < 1 || f.Likelihood > 100 {
 				t.Errorf("likelihood %d out of 1..100", f.Likelihood)
 			}
@@ -297,6 +307,15 @@ func TestEveryRuleIsTested(t *testing.T) {
 			t.Errorf("cases for rule %s, which is not in the table", id)
 		}
 	}
+}
+
+func containsAll(have, want []string) bool {
+	for _, w := range want {
+		if !slices.Contains(have, w) {
+			return false
+		}
+	}
+	return true
 }
 
 func ruleIDs(fs []Finding) []string {

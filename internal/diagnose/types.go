@@ -15,6 +15,7 @@ import (
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/logmatch"
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/logs"
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/prober"
+	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/internal/causes"
 )
 
 // Evidence is everything gathered for one run.
@@ -108,9 +109,15 @@ type Finding struct {
 	// Likelihood orders findings: how likely this explains the failure,
 	// 0..100. Rules set it; the report sorts by it.
 	Likelihood int
-	Title      string   // one line
+	Title      string   // one line: the cause's title, and what this finding adds
 	Evidence   []string // the facts behind it, quoted from the evidence
-	Next       []string // what to do or check next
+	Next       []string // what to do or check next: the rule's own steps, then the cause's
+	// Cause is the catalog entry the finding is an instance of: its
+	// meaning, next steps and runbook (internal/causes).
+	Cause causes.ID
+	// qualifier is what a rule adds to the cause's title ("(direct
+	// vantage)"); Diagnose writes the title from both.
+	qualifier string
 }
 
 // Report is the result of a run.

@@ -1,0 +1,392 @@
+package causes
+
+// The IDs, grouped as the catalog is.
+const (
+	// An endpoint's probes.
+	EndpointDown          ID = "endpoint-down"
+	NameNotResolving      ID = "name-not-resolving"
+	ConnectionFailing     ID = "connection-failing"
+	TailnetVantageFailing ID = "tailnet-vantage-failing"
+	TLSHandshakeStalling  ID = "tls-handshake-stalling"
+	TLSHandshakeFailing   ID = "tls-handshake-failing"
+	CertificateInvalid    ID = "certificate-invalid"
+	CertificateExpiring   ID = "certificate-expiring"
+	BackendFailing        ID = "backend-failing"
+	ProbeConfigInvalid    ID = "probe-config-invalid"
+	FunnelPathBroken      ID = "funnel-path-broken"
+	TailnetPathBroken     ID = "tailnet-path-broken"
+
+	// The proxy's log.
+	ProxyDroppingWhileEndpointDown ID = "proxy-dropping-while-endpoint-down"
+	FunnelRelaysDropped            ID = "funnel-relays-dropped"
+	ProxyDroppingTraffic           ID = "proxy-dropping-traffic"
+	DropsToUnservedPorts           ID = "drops-to-unserved-ports"
+	FunnelIngressDenied            ID = "funnel-ingress-denied"
+	HTTPSNotEnabled                ID = "https-not-enabled"
+
+	// The endpoint's objects.
+	EndpointNotFound         ID = "endpoint-not-found"
+	EndpointNotProvisioned   ID = "endpoint-not-provisioned"
+	EndpointHostnameSuffixed ID = "endpoint-hostname-suffixed"
+	AnnotationInvalid        ID = "annotation-invalid"
+	OperatorWarningEvents    ID = "operator-warning-events"
+	BackendMissing           ID = "backend-missing"
+	BackendNotReady          ID = "backend-not-ready"
+
+	// Proxy pods and the operator.
+	ProxyPodMissing     ID = "proxy-pod-missing"
+	ProxyPodNotReady    ID = "proxy-pod-not-ready"
+	ProxyPodRestarting  ID = "proxy-pod-restarting"
+	ProxyOutdated       ID = "proxy-outdated"
+	OperatorNotRunning  ID = "operator-not-running"
+	OperatorLogWarnings ID = "operator-log-warnings"
+
+	// Differences to a working endpoint (diagnose --compare).
+	FunnelDiffers     ID = "funnel-differs"
+	TagsDiffer        ID = "tags-differ"
+	ProxyClassDiffers ID = "proxy-class-differs"
+	NamespaceDiffers  ID = "namespace-differs"
+	KindDiffers       ID = "kind-differs"
+	CompareNotWorking ID = "compare-not-working"
+
+	// The exporter and a diagnose run.
+	ExporterAbsent      ID = "exporter-absent"
+	ProbeResultsMissing ID = "probe-results-missing"
+	ProbesStale         ID = "probes-stale"
+	ProbeSchedulingLag  ID = "probe-scheduling-lag"
+	DiscoveryDown       ID = "discovery-down"
+	LogStreamDown       ID = "log-stream-down"
+	CollectorFailing    ID = "collector-failing"
+	ConfigReloadFailed  ID = "config-reload-failed"
+	PermissionMissing   ID = "permission-missing"
+	GatherError         ID = "gather-error"
+)
+
+// catalog is every cause. Wording rules: a Title reads as a statement
+// about the endpoint (or the exporter) named next to it; a Meaning names no
+// label value or object.
+var catalog = []Cause{
+	// ---- an endpoint's probes ----
+	{
+		ID:      EndpointDown,
+		Title:   "Endpoint down",
+		Meaning: "Every probe fails. The failure reason names the phase that broke (dns, connect_*, tls_*, http_*), and each reason has its likely cause.",
+		Next: []string{
+			"read the last probe's debug log: /logs?hostname=<hostname>&vantage=<vantage> on the exporter, or /probe?target=<hostname>&debug=true",
+			"follow the cause of the failure reason; a more specific alert or finding usually comes with it",
+		},
+	},
+	{
+		ID:      NameNotResolving,
+		Title:   "Its name does not resolve",
+		Meaning: "The name has no address here: MagicDNS or public DNS does not know it, or not yet (an endpoint that is not provisioned has no name).",
+		Next:    []string{"check MagicDNS and the tailnet name; an endpoint not provisioned has no name yet"},
+	},
+	{
+		ID:      ConnectionFailing,
+		Title:   "TCP connections fail",
+		Meaning: "No TCP connection opens. Refused: the name resolves to a host with nothing on the port, such as a stale DNS record or a stale device of the same name. Timed out: a firewall or the route to the Funnel relay drops packets. Other errors: no route to the address.",
+		Next: []string{
+			"look for a stale device of the same name in the admin console",
+			"probe it from the tailnet vantage too: a public path that fails alone points at Funnel or the firewall",
+		},
+	},
+	{
+		ID:      TailnetVantageFailing,
+		Title:   "The tailnet vantage's SOCKS5 proxy fails",
+		Meaning: "The exporter's own tailscaled (its SOCKS5 server) failed or refused the connection, so the probe never reached the endpoint: this says nothing about the endpoint.",
+		Next:    []string{"check tailscaled --socks5-server on the exporter's side and that it is logged in"},
+	},
+	{
+		ID:      TLSHandshakeStalling,
+		Title:   "TCP connects but the TLS handshake never finishes",
+		Meaning: "Something accepts the TCP connection but no TLS comes back: usually the proxy's packet filter drops the flow (\"Drop: TCP ... no rules matched\"), or a certificate is still being issued. A brand-new hostname can take tens of seconds for its first certificate; longer is a fault.",
+		Next: []string{
+			"read the proxy's log for drops and TLS handshake errors (kubectl logs -n <operator namespace> <proxy pod> -c tailscale)",
+			"compare with a working endpoint: diagnose <hostname> --compare <working hostname>",
+		},
+	},
+	{
+		ID:      TLSHandshakeFailing,
+		Title:   "The TLS handshake fails",
+		Meaning: "The peer closes the connection during the handshake or answers with a TLS alert: the proxy has no certificate for the name (HTTPS not enabled), refuses the relay, or something other than the proxy answers.",
+		Next: []string{
+			"read the proxy's log for TLS handshake errors",
+			"run /probe?target=<hostname>&debug=true for the TLS alert",
+		},
+	},
+	{
+		ID:      CertificateInvalid,
+		Title:   "Certificate fails verification",
+		Meaning: "The certificate presented fails verification, so browsers and Funnel visitors refuse it.",
+		Next:    []string{"run /probe?target=<hostname>&debug=true for the verification error"},
+	},
+	{
+		ID:      CertificateExpiring,
+		Title:   "Certificate expires soon",
+		Meaning: "Tailscale renews its Let's Encrypt certificates about 30 days before expiry, so renewal has been failing for two weeks or more: HTTPS disabled on the tailnet, the proxy cannot reach the ACME servers, or the proxy pod is not running.",
+		Next:    []string{"the proxy log tells why renewal fails (ACME errors, HTTPS disabled); restarting the proxy pod retries it"},
+	},
+	{
+		ID:      BackendFailing,
+		Title:   "The backend behind the proxy fails",
+		Meaning: "TLS works, so the proxy does; the backend (or the route in it) answers an unexpected status, breaks the HTTP exchange or does not answer in time.",
+		Next:    []string{"check the backend Service and its pods, and that it speaks HTTP on that port"},
+	},
+	{
+		ID:      ProbeConfigInvalid,
+		Title:   "The probe could not be built",
+		Meaning: "The module's configuration cannot make a probe (a CA file that cannot be read, an unknown vantage, an invalid override): nothing was sent.",
+		Next:    []string{"fix the module in the config file; the exporter's log names the error"},
+	},
+	{
+		ID:      FunnelPathBroken,
+		Title:   "It works through the tailnet but not from the internet: the Funnel path is broken",
+		Meaning: "The proxy and backend work, since the tailnet path answers; what only the public path needs fails: Funnel.",
+		Next:    []string{"check Funnel: the annotation, the policy's funnel nodeAttr for the proxy's tags, and drops of the relays' IPv6 connections in its log"},
+	},
+	{
+		ID:      TailnetPathBroken,
+		Title:   "It works from the internet but not through the tailnet",
+		Meaning: "The public path answers, so the proxy works; the tailnet policy does not let the exporter's tailnet node reach it.",
+		Next:    []string{"check the grants/ACLs for the exporter's device"},
+	},
+
+	// ---- the proxy's log ----
+	{
+		ID:      ProxyDroppingWhileEndpointDown,
+		Title:   "Proxy drops inbound packets while its endpoint fails",
+		Meaning: "The tailnet policy lets no rule match this traffic (\"no rules matched\"), so the connection can open through a relay but the TLS handshake never completes. IPv6 sources from fd7a:115c:a1e0::/48 only are Funnel relays.",
+		Next: []string{
+			"check the Funnel policy (nodeAttrs funnel) and the grants for the proxy's tags",
+			"compare with a working endpoint: diagnose <hostname> --compare <working hostname>",
+		},
+	},
+	{
+		ID:      FunnelRelaysDropped,
+		Title:   "The proxy drops IPv6 connections to its HTTPS port with no rules matched: Funnel relays are refused",
+		Meaning: "Funnel relays reach a proxy over the tailnet's IPv6 range fd7a:115c:a1e0::/48 only; drops from there alone mean the policy does not let the relays in.",
+		Next: []string{
+			"let the relays in: the policy's funnel nodeAttr must cover the proxy's tags, and no grant may be missing for tag:ingress if the policy restricts it",
+			"tailscale_tunnel_proxy_drops_total{family=\"ipv6\"} shows whether it goes on after a fix",
+		},
+	},
+	{
+		ID:      ProxyDroppingTraffic,
+		Title:   "Proxy drops connections to its service ports",
+		Meaning: "Some clients are refused by the tailnet policy: IPv6 from fd7a:115c:a1e0::/48 means Funnel relays, IPv4 means tailnet peers without a grant.",
+		Next: []string{
+			"grant the sources access to the proxy's tags on 443 in the tailnet policy",
+			"tailscale_tunnel_proxy_drops_total by family tells tailnet clients (IPv4 100.64.0.0/10) from relays (IPv6)",
+		},
+	},
+	{
+		ID:      DropsToUnservedPorts,
+		Title:   "The proxy drops connections to ports it does not serve",
+		Meaning: "tailscaled logs a drop for every connection to a port without a rule, including its peer API port, which it then lets through: usually harmless.",
+		Next:    []string{"nothing to do unless clients use such a port on purpose"},
+	},
+	{
+		ID:      FunnelIngressDenied,
+		Title:   "Proxy refuses Funnel relays (no ingress capability)",
+		Meaning: "Funnel relays deliver public traffic, but the node is not allowed to receive it: the tailnet policy has no funnel nodeAttr for its tags.",
+		Next:    []string{"add the funnel attribute for the proxy's tags to the tailnet policy's nodeAttrs"},
+	},
+	{
+		ID:      HTTPSNotEnabled,
+		Title:   "No TLS certificate can be issued for it: HTTPS is not enabled in the tailnet",
+		Meaning: "The tailnet does not issue TLS certificates, so the proxy cannot complete a handshake for its name.",
+		Next: []string{
+			"enable HTTPS certificates in the admin console (DNS page) and MagicDNS",
+			"the first connection to a new name then takes tens of seconds while the certificate is issued",
+		},
+	},
+
+	// ---- the endpoint's objects ----
+	{
+		ID:      EndpointNotFound,
+		Title:   "No Ingress or Service of the operator claims this hostname",
+		Meaning: "The name was asked for, but no Ingress of the operator's class or Tailscale Service requests or obtained it: a typo, another Ingress class, or an endpoint outside this cluster.",
+		Next:    []string{"check the spelling, the Ingress class (--kubernetes.ingress-class) and kubectl get ingress,svc -A"},
+	},
+	{
+		ID:      EndpointNotProvisioned,
+		Title:   "Endpoint not provisioned",
+		Meaning: "The operator has written no ts.net hostname into the endpoint's status, so it cannot be reached or probed. The operator's Warning Events (HTTPSNotEnabled, NoValidBackends), a proxy pod that is not ready, or tags the operator may not assign usually say why.",
+		Next:    []string{"check the operator's log and that its proxy pod is running"},
+	},
+	{
+		ID:      EndpointHostnameSuffixed,
+		Title:   "Hostname taken by another device",
+		Meaning: "Another device (usually a stale one from an earlier proxy) holds the requested name, so the tailnet added a suffix. Clients and DNS records that use the requested name reach the old device, not this proxy.",
+		Next:    []string{"remove the stale device in the admin console, then delete the proxy's state Secret and pod so that it re-registers"},
+	},
+	{
+		ID:      AnnotationInvalid,
+		Title:   "Some of its annotations do not mean what they seem to",
+		Meaning: "The operator reads some annotation values otherwise than they look: a boolean that is not exactly \"true\" is false, a tag without \"tag:\" is ignored.",
+		Next:    []string{`booleans must be exactly "true"; tags must start with "tag:"; a hostname must be a DNS label`},
+	},
+	{
+		ID:      OperatorWarningEvents,
+		Title:   "Tailscale operator warns about the endpoint",
+		Meaning: "The operator recorded Warning Events on the object; their reason and message say what it could not do.",
+		Next:    []string{"kubectl describe the object for the Events in full"},
+	},
+	{
+		ID:      BackendMissing,
+		Title:   "Its backend Service does not exist",
+		Meaning: "The endpoint sends traffic to a Service that is not there, so the proxy has nowhere to forward it.",
+		Next:    []string{"create the Service, or fix the backend in the Ingress or Service"},
+	},
+	{
+		ID:      BackendNotReady,
+		Title:   "Its backend Service has no ready endpoints (is the backend, e.g. Traefik, running?)",
+		Meaning: "The backend Service exists but selects no ready pod, so the proxy's connections to it fail.",
+		Next:    []string{"start the backend or fix its selector and readiness (kubectl get pods,endpointslices in its namespace)"},
+	},
+
+	// ---- proxy pods and the operator ----
+	{
+		ID:      ProxyPodMissing,
+		Title:   "It has no proxy pod",
+		Meaning: "The operator runs one StatefulSet per endpoint; without its pod nothing answers for the name.",
+		Next:    []string{"check the operator's log and kubectl get statefulsets -n <operator namespace>"},
+	},
+	{
+		ID:      ProxyPodNotReady,
+		Title:   "Proxy pod not ready",
+		Meaning: "A proxy pod that is not Ready does not serve its endpoint, which is unreachable or about to be. A proxy that is not logged in (auth key, tags not permitted) never becomes ready.",
+		Next:    []string{"kubectl describe pod and kubectl logs -c tailscale on the proxy pod"},
+	},
+	{
+		ID:      ProxyPodRestarting,
+		Title:   "Proxy pod keeps restarting",
+		Meaning: "The proxy's tailscale container keeps exiting; each restart interrupts the endpoint.",
+		Next:    []string{"kubectl logs --previous -c tailscale on the pod tells why it exited"},
+	},
+	{
+		ID:      ProxyOutdated,
+		Title:   "Its proxy runs an older Tailscale",
+		Meaning: "A proxy keeps its image until its pod is recreated, so it can lag behind the operator and other proxies, and with them behind fixes.",
+		Next:    []string{"restart its proxy StatefulSet so that it picks up the operator's proxy image, or set the image in its ProxyClass"},
+	},
+	{
+		ID:      OperatorNotRunning,
+		Title:   "The Tailscale operator is not running",
+		Meaning: "Without a ready operator, new endpoints and changes are not applied; existing proxies keep running.",
+		Next: []string{
+			"kubectl describe pod and kubectl logs the operator",
+			"if the operator runs in another namespace, pass --kubernetes.operator-namespace",
+		},
+	},
+	{
+		ID:      OperatorLogWarnings,
+		Title:   "The operator logs warnings or errors",
+		Meaning: "Failed reconciles are logged with the object they are about.",
+		Next:    []string{"read them for the endpoint's name"},
+	},
+
+	// ---- differences to a working endpoint ----
+	{
+		ID:      FunnelDiffers,
+		Title:   "Funnel is set differently than on the working endpoint",
+		Meaning: "Only an endpoint with the tailscale.com/funnel: \"true\" annotation is reachable from the internet, and only when the tailnet policy's funnel nodeAttr covers its proxy's tags and HTTPS is enabled.",
+		Next: []string{
+			"check that the tailnet policy's funnel nodeAttr covers the proxy's tags",
+			"if it is meant to be tailnet-only: probe it from the tailnet vantage (vantages.tailnet in the config), not from the internet",
+		},
+	},
+	{
+		ID:      TagsDiffer,
+		Title:   "Its proxy has other tags than the working one: the tailnet policy may treat them differently",
+		Meaning: "The tailnet policy grants access and the funnel nodeAttr by tag, so proxies with other tags get other rules.",
+		Next:    []string{"compare what the policy's grants/ACLs and nodeAttrs give each tag"},
+	},
+	{
+		ID:      ProxyClassDiffers,
+		Title:   "Its proxy uses another ProxyClass than the working one",
+		Meaning: "A ProxyClass sets the proxy's image, environment (such as TS_DEBUG flags), security context and metrics.",
+		Next:    []string{"kubectl get proxyclass -o yaml: compare what each sets"},
+	},
+	{
+		ID:      NamespaceDiffers,
+		Title:   "It lives in another namespace than the working one",
+		Meaning: "The namespace alone does not change how the operator proxies; what differs with it can (NetworkPolicies, the backend Service).",
+		Next:    []string{"check the NetworkPolicies and the backend Service of its namespace"},
+	},
+	{
+		ID:      KindDiffers,
+		Title:   "It is exposed another way than the working one",
+		Meaning: "An Ingress terminates TLS on the proxy; a Service forwards TCP to the backend, which must speak TLS itself; a ProxyGroup shares proxies between endpoints.",
+		Next:    []string{"compare like with like, or check what the other kind needs from the backend"},
+	},
+	{
+		ID:      CompareNotWorking,
+		Title:   "The endpoint given as working (--compare) does not work from here either",
+		Meaning: "Differences to an endpoint that fails too explain less.",
+		Next:    []string{"compare with an endpoint that answers, or look for what they share (policy, HTTPS, operator)"},
+	},
+
+	// ---- the exporter and a diagnose run ----
+	{
+		ID:      ExporterAbsent,
+		Title:   "tailscale-tunnel-exporter is not scraped",
+		Meaning: "The exporter is down, not scraped, or its scrape fails; no endpoint alert can fire meanwhile.",
+		Next:    []string{"check the exporter's pod and the Prometheus target page"},
+	},
+	{
+		ID:      ProbeResultsMissing,
+		Title:   "A scheduled endpoint has no probe result",
+		Meaning: "The exporter schedules the endpoint but no probe has finished, so nothing about it can alert.",
+		Next:    []string{"read the exporter's log and /logs for the hostname"},
+	},
+	{
+		ID:      ProbesStale,
+		Title:   "Probes stale",
+		Meaning: "The endpoint's success and reason metrics are stale: its probes are not being scheduled.",
+		Next:    []string{"check the exporter's log and its probe scheduling lag"},
+	},
+	{
+		ID:      ProbeSchedulingLag,
+		Title:   "Probes start late",
+		Meaning: "Probes wait for a concurrency slot (--probe.concurrency) because too many stall until their timeout.",
+		Next:    []string{"raise --probe.concurrency or lower the timeout of stalling modules"},
+	},
+	{
+		ID:      DiscoveryDown,
+		Title:   "Kubernetes discovery of tailscale-tunnel-exporter is failing",
+		Meaning: "The exporter's Kubernetes informers have not all synced or one is failing; new, changed and removed endpoints are not seen.",
+		Next:    []string{"check the exporter's RBAC and its log for list/watch errors"},
+	},
+	{
+		ID:      LogStreamDown,
+		Title:   "Proxy log stream down",
+		Meaning: "The exporter is not following the proxy's log, so drops, TLS errors and ingress denials from it are not counted.",
+		Next:    []string{"check get pods/log permission and the exporter's log for stream errors"},
+	},
+	{
+		ID:      CollectorFailing,
+		Title:   "Collector failing",
+		Meaning: "The collector cannot report what it should, so its metrics are missing or stale. The exporter logs why at each scrape.",
+		Next:    []string{"read the exporter's log for the collector's error"},
+	},
+	{
+		ID:      ConfigReloadFailed,
+		Title:   "tailscale-tunnel-exporter failed to reload its configuration",
+		Meaning: "The exporter keeps running the previous configuration, so recent changes (targets, modules) are not in effect. The exporter's log names the file, line and error.",
+		Next:    []string{"fix the file and reload (SIGHUP or POST /-/reload)"},
+	},
+	{
+		ID:      PermissionMissing,
+		Title:   "Some evidence could not be read: permission missing",
+		Meaning: "The identity diagnose runs as lacks a verb; what needed it is absent from the report, not found wanting.",
+		Next:    []string{"grant these verbs to the identity diagnose runs as (the exporter's RBAC covers all but the operator's log and EndpointSlices), or read the rest by hand"},
+	},
+	{
+		ID:      GatherError,
+		Title:   "Some evidence could not be gathered",
+		Meaning: "A read failed for another reason than a permission; what it would have read is absent from the report.",
+		Next:    []string{"run diagnose again; if the API server is unreachable, check --kubeconfig"},
+	},
+}
