@@ -44,7 +44,7 @@ func BenchmarkCollect(b *testing.B) {
 			}()
 			b.ReportAllocs()
 			for b.Loop() {
-				d.Collect(ch)
+				_ = d.Update(ch)
 			}
 			close(ch)
 			b.ReportMetric(float64(<-done)/float64(b.N), "metrics/op")
