@@ -512,15 +512,7 @@ func TestLastSyncTimestamp(t *testing.T) {
 	if !d.LastSync().IsZero() {
 		t.Fatalf("LastSync() = %v before Run, want zero", d.LastSync())
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = d.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	wctx, wcancel := context.WithTimeout(ctx, waitTimeout)
-	defer wcancel()
-	if !d.WaitForSync(wctx) {
-		t.Fatal("caches did not sync")
-	}
+	runSynced(t, d)
 	if !d.LastSync().Equal(fixed) {
 		t.Errorf("LastSync() = %v, want %v", d.LastSync(), fixed)
 	}
@@ -531,16 +523,8 @@ func TestLastSyncTimestamp(t *testing.T) {
 
 func TestRunTwice(t *testing.T) {
 	d := New(fake.NewClientset(), Options{})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = d.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	wctx, wcancel := context.WithTimeout(ctx, waitTimeout)
-	defer wcancel()
-	if !d.WaitForSync(wctx) {
-		t.Fatal("caches did not sync")
-	}
-	if err := d.Run(ctx); err == nil {
+	runSynced(t, d)
+	if err := d.Run(context.Background()); err == nil {
 		t.Error("second Run returned nil, want an error")
 	}
 }
@@ -563,16 +547,7 @@ func TestNotSyncedIsAFailure(t *testing.T) {
 	if err.Error() != want {
 		t.Errorf("Update error before Run:\n got %s\nwant %s", err, want)
 	}
-
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = d.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	wctx, wcancel := context.WithTimeout(ctx, waitTimeout)
-	defer wcancel()
-	if !d.WaitForSync(wctx) {
-		t.Fatal("caches did not sync")
-	}
+	runSynced(t, d)
 	if got := scrape(t, d); !slices.Contains(got, `tailscale_tunnel_scrape_collector_success{collector="discovery"} 1`) {
 		t.Errorf("scrape after sync:\n%s", strings.Join(got, "\n"))
 	}

@@ -2,13 +2,10 @@ package logs
 
 import (
 	"bytes"
-	"context"
 	"errors"
-	"os"
-	"path/filepath"
+	"fmt"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/go-kit/log"
 	"github.com/prometheus/client_golang/prometheus"
@@ -143,36 +140,10 @@ func TestLogsCollectorErrorIsBounded(t *testing.T) {
 	}
 }
 
-// A followed file that is missing fails the collector; once it appears, the
-// collector recovers. This runs the real follower.
-func TestLogsCollectorFollowsFileHealth(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "tailscaled.log")
-	r, c := newReader(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { FollowFile(ctx, path, r, 5*time.Millisecond, log.NewNopLogger()); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-
-	waitSuccess := func(want float64) {
-		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			got, _ := exported(t, c)
-			if got == want {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("scrape_collector_success = %v, want %v", got, want)
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-	}
-	waitSuccess(0)
-	if err := c.Update(make(chan prometheus.Metric, 100)); err == nil || !strings.Contains(err.Error(), "pod ts-traefik-ingress-abc-0: unreachable") {
-		t.Errorf("Update error with the file missing = %v", err)
-	}
-	if err := os.WriteFile(path, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	waitSuccess(1)
+// waitSuccess waits until the logs collector over c reports want.
+func waitSuccess(t *testing.T, c *Counters, want float64) {
+	t.Helper()
+	var got float64
+	eventually(t, func() string { return fmt.Sprintf("scrape_collector_success = %v, want %v", got, want) },
+		func() bool { got, _ = exported(t, c); return got == want })
 }
