@@ -17,7 +17,8 @@ import (
 // Collector is one part of the exporter that produces metrics.
 type Collector interface {
 	// Update sends the part's current metrics; an error marks the part
-	// failed in this scrape without failing the others.
+	// failed in this scrape without failing the others. A part that cannot
+	// report all it should still sends what it can, then returns the error.
 	Update(ch chan<- prometheus.Metric) error
 }
 
@@ -95,15 +96,4 @@ func (e *Exporter) run(name string, c Collector, ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(scrapeDuration, prometheus.GaugeValue, time.Since(begin).Seconds(), name)
 	ch <- prometheus.MustNewConstMetric(scrapeSuccess, prometheus.GaugeValue, ok, name)
-}
-
-// FromPrometheus adapts a prometheus.Collector (such as the Kubernetes
-// discovery, whose health is part of its metrics) to a Collector.
-func FromPrometheus(c prometheus.Collector) Collector { return promCollector{c} }
-
-type promCollector struct{ c prometheus.Collector }
-
-func (p promCollector) Update(ch chan<- prometheus.Metric) error {
-	p.c.Collect(ch)
-	return nil
 }

@@ -103,7 +103,7 @@ func run(args []string) int {
 	exporter := collector.NewExporter(logger)
 	exporter.Add("probe", sched)
 	if disc != nil {
-		exporter.Add("discovery", collector.FromPrometheus(disc))
+		exporter.Add("discovery", disc)
 	}
 	exporter.Add("logs", counters)
 	reg := prometheus.NewRegistry()

@@ -589,7 +589,7 @@ func testLiveForbidden(t *testing.T, c *kubetest.Cluster) {
 // and labels as samples prints them), failing t if there is none.
 func sampleValue(t *testing.T, d *Discovery, series string) float64 {
 	t.Helper()
-	for _, l := range samples(t, d) {
+	for _, l := range scrape(t, d) {
 		if v, ok := strings.CutPrefix(l, series+" "); ok {
 			f, err := strconv.ParseFloat(v, 64)
 			if err != nil {
@@ -647,8 +647,11 @@ func testLiveRestart(t *testing.T, c *kubetest.Cluster) {
 		}
 		return true
 	})
-	if !h.hasSamples(t, []string{`tailscale_tunnel_discovery_up{} 0`}, nil) {
-		t.Errorf("up is not 0 while the apiserver is down:\n%s", strings.Join(samples(t, h.d), "\n"))
+	if !h.hasSamples(t, []string{`tailscale_tunnel_discovery_up{} 0`, `tailscale_tunnel_scrape_collector_success{collector="discovery"} 0`}, nil) {
+		t.Errorf("up or collector success is not 0 while the apiserver is down:\n%s", strings.Join(scrape(t, h.d), "\n"))
+	}
+	if err := updateErr(h.d); err == nil || !strings.Contains(err.Error(), ": unreachable: ") {
+		t.Errorf("Update error while the apiserver is down = %v, want unreachable informers", err)
 	}
 	if eps := h.d.Endpoints(); len(eps) != 1 {
 		t.Errorf("Endpoints() = %+v while down, want the cached one", eps)
@@ -660,7 +663,7 @@ func testLiveRestart(t *testing.T, c *kubetest.Cluster) {
 		t.Fatalf("create ingress after the restart: %v", err)
 	}
 	waitFor(t, "the Ingress created after the restart, and up again", func() bool {
-		return len(h.d.Endpoints()) == 2 && h.hasSamples(t, []string{`tailscale_tunnel_discovery_up{} 1`}, nil)
+		return len(h.d.Endpoints()) == 2 && h.hasSamples(t, []string{`tailscale_tunnel_discovery_up{} 1`, `tailscale_tunnel_scrape_collector_success{collector="discovery"} 1`}, nil)
 	})
 	select {
 	case <-h.changes:

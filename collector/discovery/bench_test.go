@@ -15,6 +15,13 @@ import (
 func syncedDiscovery(tb testing.TB, n int) *Discovery {
 	tb.Helper()
 	d := New(fake.NewClientset(scaleObjects(n)...), Options{})
+	runSynced(tb, d)
+	return d
+}
+
+// runSynced runs d until the test ends and waits for its caches.
+func runSynced(tb testing.TB, d *Discovery) {
+	tb.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { _ = d.Run(ctx); close(done) }()
@@ -24,7 +31,6 @@ func syncedDiscovery(tb testing.TB, n int) *Discovery {
 	if !d.WaitForSync(wctx) {
 		tb.Fatal("caches did not sync")
 	}
-	return d
 }
 
 // BenchmarkCollect measures one scrape of the discovery collector; the
@@ -44,7 +50,7 @@ func BenchmarkCollect(b *testing.B) {
 			}()
 			b.ReportAllocs()
 			for b.Loop() {
-				d.Collect(ch)
+				_ = d.Update(ch)
 			}
 			close(ch)
 			b.ReportMetric(float64(<-done)/float64(b.N), "metrics/op")

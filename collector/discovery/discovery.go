@@ -3,6 +3,7 @@ package discovery
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -45,8 +46,7 @@ type Options struct {
 }
 
 // Discovery keeps the endpoints, proxy pods and Warning Events of a cluster
-// in informer caches. It is a prometheus.Collector of their metrics and of
-// its own health.
+// in informer caches. Its Update sends their metrics and its own health.
 //
 // RBAC: list and watch on ingresses (networking.k8s.io), services and
 // events in the watched namespaces, and on pods in the operator namespace.
@@ -474,19 +474,14 @@ func (d *Discovery) ProxyPods() []ProxyPod {
 	return pods
 }
 
-// Describe implements prometheus.Collector.
-func (d *Discovery) Describe(ch chan<- *prometheus.Desc) {
-	for _, desc := range []*prometheus.Desc{
-		endpointInfoDesc, proxyPodInfoDesc, proxyPodReadyDesc, proxyPodRestartsDesc, warningEventsDesc,
-		upDesc, syncedDesc, lastSyncDesc, errorsDesc,
-	} {
-		ch <- desc
-	}
-}
-
-// Collect implements prometheus.Collector. Metrics come from the caches at
-// scrape time, so a deleted object's series are gone at the next scrape.
-func (d *Discovery) Collect(ch chan<- prometheus.Metric) {
+// Update sends the metrics of the cached objects and of discovery's health;
+// it is the "discovery" collector (collector.Collector). Metrics come from
+// the caches at scrape time, so a deleted object's series are gone at the
+// next scrape. While an informer has not synced or its last list or watch
+// call failed, Update still sends everything the caches hold and returns
+// an error naming each such informer's resource, namespace and kind of
+// failure: what it sends may be incomplete or out of date.
+func (d *Discovery) Update(ch chan<- prometheus.Metric) error {
 	eps := d.allEndpoints()
 	hostsByParent := make(map[Parent][]string, len(eps))
 	for _, e := range eps {
@@ -523,16 +518,26 @@ func (d *Discovery) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	d.mu.Unlock()
-	d.collectHealth(ch)
+	return d.collectHealth(ch)
 }
 
-func (d *Discovery) collectHealth(ch chan<- prometheus.Metric) {
-	allSynced := true
+// collectHealth sends the health metrics and returns why discovery is not
+// up, or nil.
+func (d *Discovery) collectHealth(ch chan<- prometheus.Metric) error {
+	var errs healthError
+	failing := d.health.failures()
+	for _, s := range d.all {
+		if f, ok := failing[s.stream]; ok {
+			errs = append(errs, fmt.Errorf("%s %s: %s: %w", f.verb, s.stream, f.kind, f.err))
+		} else if !s.handled.HasSynced() {
+			errs = append(errs, fmt.Errorf("%s: %w", s.stream, errNotSynced))
+		}
+	}
 	for _, r := range resources {
 		synced := 1.0
 		for _, s := range d.all {
 			if s.resource == r && !s.handled.HasSynced() {
-				synced, allSynced = 0, false
+				synced = 0
 			}
 		}
 		ch <- prometheus.MustNewConstMetric(syncedDesc, prometheus.GaugeValue, synced, r)
@@ -541,7 +546,7 @@ func (d *Discovery) collectHealth(ch chan<- prometheus.Metric) {
 		}
 	}
 	up := 0.0
-	if allSynced && !d.health.anyFailing() {
+	if len(errs) == 0 {
 		up = 1
 	}
 	ch <- prometheus.MustNewConstMetric(upDesc, prometheus.GaugeValue, up)
@@ -550,6 +555,10 @@ func (d *Discovery) collectHealth(ch chan<- prometheus.Metric) {
 		last = float64(t.UnixNano()) / 1e9
 	}
 	ch <- prometheus.MustNewConstMetric(lastSyncDesc, prometheus.GaugeValue, last)
+	if len(errs) == 0 {
+		return nil
+	}
+	return errs
 }
 
 // observedWatch passes a watch's events on, reporting Error events.

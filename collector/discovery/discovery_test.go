@@ -111,7 +111,7 @@ func (h *harness) notified(t *testing.T) {
 // hasSamples reports whether the scrape holds every line of present and no
 // line starting with any of absent.
 func (h *harness) hasSamples(t *testing.T, present, absent []string) bool {
-	got := samples(t, h.d)
+	got := scrape(t, h.d)
 	for _, p := range present {
 		if !slices.Contains(got, p) {
 			return false
@@ -453,7 +453,7 @@ func TestDiscoveryHandlesThousands(t *testing.T) {
 		t.Errorf("got %d proxy pods, want %d", got, n)
 	}
 	var info, ready, unjoined int
-	for _, s := range samples(t, h.d) {
+	for _, s := range scrape(t, h.d) {
 		switch {
 		case strings.HasPrefix(s, "tailscale_tunnel_endpoint_info{"):
 			info++
@@ -512,36 +512,44 @@ func TestLastSyncTimestamp(t *testing.T) {
 	if !d.LastSync().IsZero() {
 		t.Fatalf("LastSync() = %v before Run, want zero", d.LastSync())
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = d.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	wctx, wcancel := context.WithTimeout(ctx, waitTimeout)
-	defer wcancel()
-	if !d.WaitForSync(wctx) {
-		t.Fatal("caches did not sync")
-	}
+	runSynced(t, d)
 	if !d.LastSync().Equal(fixed) {
 		t.Errorf("LastSync() = %v, want %v", d.LastSync(), fixed)
 	}
-	if !slices.Contains(samples(t, d), "tailscale_tunnel_discovery_last_sync_timestamp_seconds{} 1.7672256e+09") {
-		t.Errorf("last sync metric missing or wrong:\n%s", strings.Join(samples(t, d), "\n"))
+	if !slices.Contains(scrape(t, d), "tailscale_tunnel_discovery_last_sync_timestamp_seconds{} 1.7672256e+09") {
+		t.Errorf("last sync metric missing or wrong:\n%s", strings.Join(scrape(t, d), "\n"))
 	}
 }
 
 func TestRunTwice(t *testing.T) {
 	d := New(fake.NewClientset(), Options{})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = d.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	wctx, wcancel := context.WithTimeout(ctx, waitTimeout)
-	defer wcancel()
-	if !d.WaitForSync(wctx) {
-		t.Fatal("caches did not sync")
-	}
-	if err := d.Run(ctx); err == nil {
+	runSynced(t, d)
+	if err := d.Run(context.Background()); err == nil {
 		t.Error("second Run returned nil, want an error")
+	}
+}
+
+// Before its informers have synced, discovery cannot report the cluster:
+// the collector fails, naming each informer, until they have.
+func TestNotSyncedIsAFailure(t *testing.T) {
+	d := New(fake.NewClientset(tsIngress("web")), Options{Namespaces: []string{"apps"}})
+	if got := scrape(t, d); !slices.Contains(got, `tailscale_tunnel_scrape_collector_success{collector="discovery"} 0`) ||
+		!slices.Contains(got, `tailscale_tunnel_discovery_up{} 0`) {
+		t.Errorf("scrape before Run:\n%s", strings.Join(got, "\n"))
+	}
+	err := updateErr(d)
+	if !errors.Is(err, errNotSynced) {
+		t.Fatalf("Update error before Run = %v, want not synced", err)
+	}
+	const want = "ingresses in namespace apps: not synced yet; services in namespace apps: not synced yet; " +
+		"events in namespace apps (involvedObject.kind=Ingress,type=Warning): not synced yet; " +
+		"events in namespace apps (involvedObject.kind=Service,type=Warning): not synced yet; and 1 more"
+	if err.Error() != want {
+		t.Errorf("Update error before Run:\n got %s\nwant %s", err, want)
+	}
+	runSynced(t, d)
+	if got := scrape(t, d); !slices.Contains(got, `tailscale_tunnel_scrape_collector_success{collector="discovery"} 1`) {
+		t.Errorf("scrape after sync:\n%s", strings.Join(got, "\n"))
 	}
 }
 
@@ -581,12 +589,32 @@ func TestAPIFailures(t *testing.T) {
 		if h.d.Synced() {
 			t.Error("Synced() = true while ingresses cannot be listed")
 		}
+		// The exporter marks the part failed, and still serves the Service.
+		if !h.hasSamples(t, []string{
+			`tailscale_tunnel_scrape_collector_success{collector="discovery"} 0`,
+			`tailscale_tunnel_endpoint_info{backend="db:80",funnel="false",hostname="default-db",kind="service",name="db",namespace="default",provisioned="false",proxy_class="",proxy_group="",requested_hostname="default-db",suffixed="false",tags=""} 1`,
+		}, nil) {
+			t.Errorf("scrape with forbidden ingresses:\n%s", strings.Join(scrape(t, h.d), "\n"))
+		}
+		err := updateErr(h.d)
+		if !apierrors.IsForbidden(err) {
+			t.Errorf("Update error %v does not wrap the 403", err)
+		}
+		if msg := fmt.Sprint(err); msg != "list ingresses in all namespaces: forbidden: "+forbidden.Error() {
+			t.Errorf("Update error = %q, want it to name the verb, resource, namespaces and kind only", msg)
+		}
 
 		deny.Store(false)
 		eventually(t, "recovery", func() bool {
 			return h.d.Synced() && len(h.d.Endpoints()) == 2 &&
-				h.hasSamples(t, []string{`tailscale_tunnel_discovery_up{} 1`}, nil)
+				h.hasSamples(t, []string{
+					`tailscale_tunnel_discovery_up{} 1`,
+					`tailscale_tunnel_scrape_collector_success{collector="discovery"} 1`,
+				}, nil)
 		})
+		if err := updateErr(h.d); err != nil {
+			t.Errorf("Update after recovery: %v", err)
+		}
 		if got := h.logs.linesWith("recovered", "resource=ingresses"); len(got) != 1 {
 			t.Errorf("got %d recovery log lines, want 1", len(got))
 		}
@@ -669,8 +697,30 @@ func checkNeverSynced(t *testing.T, h *harness, what string) {
 	if h.d.Synced() || len(h.d.Endpoints()) != 0 {
 		t.Error("synced or found endpoints with " + what)
 	}
-	if !h.hasSamples(t, []string{`tailscale_tunnel_discovery_up{} 0`, `tailscale_tunnel_discovery_last_sync_timestamp_seconds{} 0`}, nil) {
-		t.Errorf("health metrics wrong with %s:\n%s", what, strings.Join(samples(t, h.d), "\n"))
+	if !h.hasSamples(t, []string{
+		`tailscale_tunnel_discovery_up{} 0`,
+		`tailscale_tunnel_discovery_last_sync_timestamp_seconds{} 0`,
+		`tailscale_tunnel_scrape_collector_success{collector="discovery"} 0`,
+	}, nil) {
+		t.Errorf("health metrics wrong with %s:\n%s", what, strings.Join(scrape(t, h.d), "\n"))
+	}
+	// One error per informer, each naming it and the kind; the message
+	// shows the first few.
+	err := updateErr(h.d)
+	var he healthError
+	if !errors.As(err, &he) || len(he) != len(h.d.all) {
+		t.Fatalf("Update error = %v, want one per informer (%d)", err, len(h.d.all))
+	}
+	for i, e := range he {
+		// The verb is list, or watch where client-go first asks for the
+		// initial list as a watch stream.
+		_, rest, _ := strings.Cut(e.Error(), " ")
+		if !strings.HasPrefix(rest, h.d.all[i].stream.String()+": unreachable: ") || !errors.Is(e, syscall.ECONNREFUSED) {
+			t.Errorf("error %d = %v, want the failed call of %s, unreachable, wrapping the dial error", i, e, h.d.all[i].stream)
+		}
+	}
+	if !strings.HasSuffix(err.Error(), fmt.Sprintf("; and %d more", len(he)-maxShown)) {
+		t.Errorf("Update error message not bounded: %s", err)
 	}
 	if got, want := len(h.logs.linesWith("kind=unreachable")), len(h.d.all); got != want {
 		t.Errorf("got %d unreachable log lines, want %d (one per informer, not per retry)", got, want)

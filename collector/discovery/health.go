@@ -1,6 +1,10 @@
 package discovery
 
 import (
+	"errors"
+	"fmt"
+	"maps"
+	"strings"
 	"sync"
 	"time"
 
@@ -76,10 +80,11 @@ type health struct {
 	failing  map[stream]failure            // current failure
 }
 
-// failure is the current failure of a stream: its kind and the verb that
-// failed.
+// failure is the current failure of a stream: its kind, the verb that
+// failed and the error it failed with.
 type failure struct {
 	kind, verb string
+	err        error
 }
 
 func newHealth(logger log.Logger, now func() time.Time) *health {
@@ -133,10 +138,11 @@ func (h *health) failed(s stream, verb string, err error) {
 		// The informer relists at once; only a following failure matters.
 		return
 	}
-	if f, was := h.failing[s]; was && f.kind == kind {
-		return
+	f, was := h.failing[s]
+	h.failing[s] = failure{kind: kind, verb: verb, err: err}
+	if was && f.kind == kind {
+		return // logged when it began
 	}
-	h.failing[s] = failure{kind: kind, verb: verb}
 	lvl := level.Warn(h.logger)
 	msg := "Kubernetes API call failed; retrying with backoff"
 	if kind == ErrorForbidden {
@@ -147,10 +153,11 @@ func (h *health) failed(s stream, verb string, err error) {
 		"namespace", namespaceLabel(s.namespace), "selector", s.selector, "kind", kind, "err", err)
 }
 
-func (h *health) anyFailing() bool {
+// failures returns a copy of the current failure of every failing stream.
+func (h *health) failures() map[stream]failure {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return len(h.failing) > 0
+	return maps.Clone(h.failing)
 }
 
 func (h *health) lastSyncTime() time.Time {
@@ -171,3 +178,44 @@ func namespaceLabel(ns string) string {
 	}
 	return ns
 }
+
+// String names a stream for errors: "ingresses in all namespaces",
+// "events in namespace default (type=Warning,...)".
+func (s stream) String() string {
+	where := "all namespaces"
+	if s.namespace != "" {
+		where = "namespace " + s.namespace
+	}
+	if s.selector != "" {
+		return fmt.Sprintf("%s in %s (%s)", s.resource, where, s.selector)
+	}
+	return s.resource + " in " + where
+}
+
+// errNotSynced is the error of an informer whose initial list has not
+// completed, though no call of it has failed (yet).
+var errNotSynced = errors.New("not synced yet")
+
+// healthError is why discovery cannot report all it should: one error per
+// informer that has not synced or whose last call failed.
+type healthError []error
+
+// maxShown bounds the message: every informer of every namespace fails at
+// once when the API server is down.
+const maxShown = 4
+
+func (e healthError) Error() string {
+	var b strings.Builder
+	for i, err := range e[:min(len(e), maxShown)] {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(err.Error())
+	}
+	if len(e) > maxShown {
+		fmt.Fprintf(&b, "; and %d more", len(e)-maxShown)
+	}
+	return b.String()
+}
+
+func (e healthError) Unwrap() []error { return e }

@@ -169,8 +169,8 @@ func TestHealthLogsStateChangesOnly(t *testing.T) {
 					}
 				}
 			}
-			if h.anyFailing() != tt.failing {
-				t.Errorf("anyFailing() = %v, want %v", h.anyFailing(), tt.failing)
+			if failing := len(h.failures()) > 0; failing != tt.failing {
+				t.Errorf("failing = %v, want %v (%v)", failing, tt.failing, h.failures())
 			}
 			for _, r := range resources {
 				for _, k := range ErrorKinds {

@@ -6,8 +6,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/go-kit/log"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector"
 )
 
 // constCollector serves fixed metrics, to compare them as exposition text.
@@ -154,6 +157,31 @@ func samples(t testing.TB, c prometheus.Collector) []string {
 	}
 	slices.Sort(lines)
 	return lines
+}
+
+// scrape gathers d as the exporter serves it, through collector.Exporter:
+// its samples include tailscale_tunnel_scrape_collector_success{collector="discovery"},
+// which is 0 when Update returned an error.
+func scrape(t testing.TB, d *Discovery) []string {
+	t.Helper()
+	e := collector.NewExporter(log.NewNopLogger())
+	e.Add("discovery", d)
+	return samples(t, e)
+}
+
+// updateErr returns the error of one Update of d.
+func updateErr(d *Discovery) error {
+	ch := make(chan prometheus.Metric)
+	drained := make(chan struct{})
+	go func() {
+		for range ch {
+		}
+		close(drained)
+	}()
+	err := d.Update(ch)
+	close(ch)
+	<-drained
+	return err
 }
 
 // lines splits an expected block of samples into sorted lines.

@@ -11,7 +11,12 @@
 package logs
 
 import (
+	"cmp"
+	"errors"
+	"fmt"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -54,6 +59,8 @@ type streamCounts struct {
 	signatures map[string]uint64
 	lastDrop   time.Time
 	up         bool
+	tried      bool      // opened or failed at least once: a down stream is not just starting
+	lastError  ErrorKind // since it was last up; "" when it ended without an error
 	reconnects uint64
 	errors     map[ErrorKind]uint64
 	holders    int // followers holding the stream (Counters.hold)
@@ -139,7 +146,10 @@ func (h Stream) Event(ev logmatch.Event, at time.Time, m *logmatch.Matcher) {
 func (h Stream) SetUp(up bool) {
 	h.c.mu.Lock()
 	defer h.c.mu.Unlock()
-	h.s.up = up
+	h.s.up, h.s.tried = up, true
+	if up {
+		h.s.lastError = ""
+	}
 }
 
 // Reconnected counts one reopening of the stream.
@@ -154,6 +164,7 @@ func (h Stream) Failed(kind ErrorKind) {
 	h.c.mu.Lock()
 	defer h.c.mu.Unlock()
 	h.s.errors[kind]++
+	h.s.tried, h.s.lastError = true, kind
 }
 
 // hold returns the handle of a stream for a follower, which must release
@@ -252,7 +263,16 @@ var (
 		append(streamLabels, "kind"), nil)
 )
 
-// Update writes the metrics of every stream, sorted so output is stable.
+// ErrAllStreamsDown is the logs collector's failure: streams should be
+// followed, and not one of them is read.
+var ErrAllStreamsDown = errors.New("every log stream is down")
+
+// Update writes the metrics of every stream, sorted so output is stable; it
+// is the "logs" collector. It fails when streams exist (a followed pod, a
+// file, standard input) and every one that was tried is down: then no proxy
+// log at all is read. Some streams down is not a failure of the collector
+// (tailscale_tunnel_log_stream_up says which), nor are no streams at all,
+// nor streams still opening for the first time.
 func (c *Counters) Update(ch chan<- prometheus.Metric) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -266,10 +286,31 @@ func (c *Counters) Update(ch chan<- prometheus.Metric) error {
 		}
 		return keys[i].Pod < keys[j].Pod
 	})
+	var down []string
 	for _, k := range keys {
-		c.streams[k].emit(ch, k)
+		s := c.streams[k]
+		s.emit(ch, k)
+		if !s.up && s.tried {
+			down = append(down, k.String()+": "+cmp.Or(string(s.lastError), "ended"))
+		}
 	}
-	return nil
+	if len(keys) == 0 || len(down) < len(keys) {
+		return nil
+	}
+	const shown = 4 // a bounded message, with a thousand pods too
+	if len(down) > shown {
+		down = append(down[:shown], fmt.Sprintf("and %d more", len(down)-shown))
+	}
+	return fmt.Errorf("%w (%d): %s", ErrAllStreamsDown, len(keys), strings.Join(down, "; "))
+}
+
+// String names a stream in errors: its pod, or the hostname of a file or
+// standard input.
+func (k StreamKey) String() string {
+	if k.Pod != "" {
+		return "pod " + k.Pod
+	}
+	return "host log " + strconv.Quote(k.Hostname)
 }
 
 func (s *streamCounts) emit(ch chan<- prometheus.Metric, k StreamKey) {

@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/go-kit/log"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 func appendLines(t *testing.T, path string, lines ...string) {
@@ -98,10 +100,15 @@ func TestFollowFileWaitsForMissingFile(t *testing.T) {
 	done := make(chan struct{})
 	go func() { FollowFile(ctx, path, r, 5*time.Millisecond, log.NewNopLogger()); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
-	time.Sleep(20 * time.Millisecond)
+	// Its only stream down, the logs collector fails, naming the stream.
+	waitSuccess(t, c, 0)
 	if c.Totals(key).Up {
 		t.Fatal("up without a file")
 	}
+	if err := c.Update(make(chan prometheus.Metric, 100)); err == nil || !strings.Contains(err.Error(), "pod ts-traefik-ingress-abc-0: unreachable") {
+		t.Errorf("Update error with the file missing = %v", err)
+	}
 	appendLines(t, path, drop(1)) // a file that appears is read from its start
 	waitDrops(t, c, 1)
+	waitSuccess(t, c, 1)
 }

@@ -561,6 +561,14 @@ func testForbidden(t *testing.T, c *kubetest.Cluster) {
 	if tot := pd.Counters.Totals(keyOf(denied)); tot.Up || tot.Lines != 0 {
 		t.Errorf("denied stream: up=%v lines=%d, want down and nothing counted", tot.Up, tot.Lines)
 	}
+	// The denied follower's only stream is down: its collector fails; the
+	// allowed one's does not.
+	if got, _ := exported(t, pd.Counters); got != 0 {
+		t.Errorf("scrape_collector_success with every stream forbidden = %v, want 0", got)
+	}
+	if got, _ := exported(t, pa.Counters); got != 1 {
+		t.Errorf("scrape_collector_success with the stream up = %v, want 1", got)
+	}
 	if n := e.kubelet.Requests(); n != 1 {
 		t.Errorf("the kubelet got %d log requests, want 1 (the allowed pod's): a denied request must not reach it", n)
 	}

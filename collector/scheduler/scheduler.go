@@ -257,6 +257,17 @@ func (s *Scheduler) Lookup(k Key) (Target, bool) {
 }
 
 // Update writes the scheduler's metrics; it is the "probe" collector.
+//
+// It never fails: it reads results the background probes stored, and
+// everything that can keep a target from having a fresh one is already
+// said per target, where an alert can name it. A target scheduled without
+// a result has probe_target_info and no probe_success
+// (TailscaleTunnelProbeResultsMissing); one whose probes stopped starting
+// has an old probe_last_run_timestamp_seconds (TailscaleTunnelProbesStale);
+// probes waiting for a concurrency slot show in
+// probe_scheduling_lag_seconds (TailscaleTunnelProbeSchedulingLag); a
+// probe that failed is a result (probe_success 0). A collector failure
+// would only repeat these without the target's name.
 func (s *Scheduler) Update(ch chan<- prometheus.Metric) error {
 	for _, st := range s.Statuses() {
 		t := st.Target

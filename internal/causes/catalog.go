@@ -368,7 +368,7 @@ var catalog = []Cause{
 	{
 		ID:      CollectorFailing,
 		Title:   "Collector failing",
-		Meaning: "The collector cannot report what it should, so its metrics are missing or stale. The exporter logs why at each scrape.",
+		Meaning: "The collector cannot report what it should; what it still serves may be incomplete or out of date. The exporter logs why at each scrape.",
 		Next:    []string{"read the exporter's log for the collector's error"},
 	},
 	{
