@@ -405,7 +405,10 @@ func TestEndToEndPrometheus(t *testing.T) {
 	}
 
 	// The alerts of the incident fire for the cluster tunnel and the
-	// expired certificate, and none for the working Funnel.
+	// expired certificate, and none for the working Funnel but the one the
+	// test caused itself: it broke every log stream above, and with every
+	// `for:` at 3s a slow reconnect rightly fires LogStreamDown for both.
+	induced := map[string]bool{"TailscaleTunnelLogStreamDown": true}
 	want := map[string]string{
 		"TailscaleTunnelEndpointDown":                   sim.Cluster,
 		"TailscaleTunnelTLSHandshakeStalling":           sim.Cluster,
@@ -433,7 +436,7 @@ func TestEndToEndPrometheus(t *testing.T) {
 		}
 	}
 	for name, as := range firing {
-		if hasHost(as, sim.Whoami) {
+		if hasHost(as, sim.Whoami) && !induced[name] {
 			t.Errorf("alert %s fires for the working Funnel endpoint %s", name, sim.Whoami)
 		}
 	}
@@ -456,7 +459,7 @@ func TestEndToEndPrometheus(t *testing.T) {
 		t.Errorf("the page lacks severity, reason or runbook: %v", page)
 	}
 	for name, as := range hook.firing() {
-		if hasHost(as, sim.Whoami) {
+		if hasHost(as, sim.Whoami) && !induced[name] {
 			t.Errorf("Alertmanager paged %s for the working Funnel endpoint", name)
 		}
 	}
