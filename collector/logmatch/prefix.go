@@ -27,7 +27,7 @@ func SplitKubeTimestamp(line []byte) (ts time.Time, rest []byte, ok bool) {
 // space after it at the start of b, or 0. It checks the shape only (no
 // ranges, no calendar), so the matcher can skip the prefix cheaply.
 func kubeTimestampLen(b []byte) int {
-	if len(b) < 21 || !dateTime(b, &kubeShape) {
+	if len(b) < 21 || !shape(b[:19], "0000-00-00T00:00:00") {
 		return 0
 	}
 	i := 19
@@ -246,7 +246,7 @@ func message(line []byte) []byte {
 // goLogTimeLen returns the length of "2006/01/02 15:04:05 " or
 // "2006/01/02 15:04:05.000000 " at the start of b, or 0.
 func goLogTimeLen(b []byte) int {
-	if len(b) < 20 || !dateTime(b, &goLogShape) {
+	if len(b) < 20 || !shape(b[:19], "0000/00/00 00:00:00") {
 		return 0
 	}
 	i := 19
@@ -295,6 +295,22 @@ func journaldLen(b []byte) (n int, ident []byte) {
 		return 0, nil
 	}
 	return i + end + 2, ident
+}
+
+// fractionLen returns the length of ".digits" (at most max digits) at the
+// start of b, 0 if there is none and -1 if there is a '.' without digits.
+func fractionLen(b []byte, max int) int {
+	if len(b) == 0 || b[0] != '.' {
+		return 0
+	}
+	i := 1
+	for i < len(b) && i <= max && isDigit(b[i]) {
+		i++
+	}
+	if i == 1 {
+		return -1
+	}
+	return i
 }
 
 // shape reports whether b matches layout, where '0' stands for a digit,
