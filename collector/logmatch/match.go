@@ -59,20 +59,32 @@ func (m *Matcher) Match(line []byte) (Event, bool) {
 // maxComponents "component: " prefixes, and parses what follows it.
 func builtin(msg []byte) Event {
 	for i, n := 0, 0; i < len(msg); n++ {
-		if ev, ok := anchored(msg[i:]); ok {
-			return ev
+		if mayStartAnchor(msg[i]) {
+			if ev, ok := anchored(msg[i:]); ok {
+				return ev
+			}
 		}
 		if n == maxComponents {
 			break
 		}
-		// Skip one "component: " prefix, or stop at the first word that is none.
-		sp := bytes.IndexByte(msg[i:min(len(msg), i+maxComponentLen+2)], ' ')
-		if sp < 2 || msg[i+sp-1] != ':' {
+		// Skip one "component: " prefix, or stop at the first word that is
+		// none. Words are short: a loop beats calling bytes.IndexByte.
+		end := min(len(msg), i+maxComponentLen+2)
+		sp := i
+		for sp < end && msg[sp] != ' ' {
+			sp++
+		}
+		if sp == end || sp-i < 2 || msg[sp-1] != ':' {
 			break
 		}
-		i += sp + 1
+		i = sp + 1
 	}
 	return Event{}
+}
+
+// mayStartAnchor reports whether c is the first byte of an anchor.
+func mayStartAnchor(c byte) bool {
+	return c == 'D' || c == 'A' || c == 'T' || c == 'i' || c == '['
 }
 
 // anchored recognises an event that starts at b[0]. Its first byte picks

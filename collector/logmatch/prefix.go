@@ -27,7 +27,7 @@ func SplitKubeTimestamp(line []byte) (ts time.Time, rest []byte, ok bool) {
 // space after it at the start of b, or 0. It checks the shape only (no
 // ranges, no calendar), so the matcher can skip the prefix cheaply.
 func kubeTimestampLen(b []byte) int {
-	if len(b) < 21 || !shape(b[:19], "0000-00-00T00:00:00") {
+	if len(b) < 21 || !dateTime(b, '-', 'T') {
 		return 0
 	}
 	i := 19
@@ -246,7 +246,7 @@ func message(line []byte) []byte {
 // goLogTimeLen returns the length of "2006/01/02 15:04:05 " or
 // "2006/01/02 15:04:05.000000 " at the start of b, or 0.
 func goLogTimeLen(b []byte) int {
-	if len(b) < 20 || !shape(b[:19], "0000/00/00 00:00:00") {
+	if len(b) < 20 || !dateTime(b, '/', ' ') {
 		return 0
 	}
 	i := 19
@@ -297,6 +297,22 @@ func journaldLen(b []byte) (n int, ident []byte) {
 	return i + end + 2, ident
 }
 
+// dateTime reports whether b starts with a date and time of the form
+// "2006-01-02T15:04:05", with date between the date's parts and mid
+// between date and time: the shape only, checked on every line, so the
+// separators, which tell the formats apart, come first.
+func dateTime(b []byte, date, mid byte) bool {
+	if len(b) < 19 || b[4] != date || b[7] != date || b[10] != mid || b[13] != ':' || b[16] != ':' {
+		return false
+	}
+	for _, i := range [...]int{0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18} {
+		if !isDigit(b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
 // fractionLen returns the length of ".digits" (at most max digits) at the
 // start of b, 0 if there is none and -1 if there is a '.' without digits.
 func fractionLen(b []byte, max int) int {
@@ -321,23 +337,19 @@ func shape(b []byte, layout string) bool {
 	}
 	for i := range len(layout) {
 		c, l := b[i], layout[i]
+		var ok bool
 		switch l {
 		case '0':
-			if !isDigit(c) {
-				return false
-			}
+			ok = isDigit(c)
 		case 'A':
-			if c < 'A' || c > 'Z' {
-				return false
-			}
+			ok = 'A' <= c && c <= 'Z'
 		case 'a':
-			if c < 'a' || c > 'z' {
-				return false
-			}
+			ok = 'a' <= c && c <= 'z'
 		default:
-			if c != l {
-				return false
-			}
+			ok = c == l
+		}
+		if !ok {
+			return false
 		}
 	}
 	return true
