@@ -305,12 +305,11 @@ func dateTime(b []byte, date, mid byte) bool {
 	if len(b) < 19 || b[4] != date || b[7] != date || b[10] != mid || b[13] != ':' || b[16] != ':' {
 		return false
 	}
-	for _, i := range [...]int{0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18} {
-		if !isDigit(b[i]) {
-			return false
-		}
-	}
-	return true
+	b = b[:19]
+	return isDigit(b[0]) && isDigit(b[1]) && isDigit(b[2]) && isDigit(b[3]) && // year
+		isDigit(b[5]) && isDigit(b[6]) && isDigit(b[8]) && isDigit(b[9]) && // month, day
+		isDigit(b[11]) && isDigit(b[12]) && isDigit(b[14]) && isDigit(b[15]) && // hour, minute
+		isDigit(b[17]) && isDigit(b[18]) // second
 }
 
 // fractionLen returns the length of ".digits" (at most max digits) at the

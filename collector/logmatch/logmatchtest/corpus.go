@@ -198,6 +198,15 @@ func PlainStream(lines [][]byte) []byte {
 // regular expression per built-in event, each run on every line.
 type Regexps []*regexp.Regexp
 
+// The expressions of NewRegexps, by index.
+const (
+	RegexpDrop = iota
+	RegexpAccept
+	RegexpTLS
+	RegexpIngress
+	RegexpRateLimit
+)
+
 // NewRegexps compiles the built-in events' expressions.
 func NewRegexps() Regexps {
 	return Regexps{
