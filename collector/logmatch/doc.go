@@ -5,16 +5,14 @@
 // user-defined signatures.
 //
 // It runs on every line of every proxy pod, so the built-in path uses no
-// regular expression and does not allocate: it skips the timestamps, looks
-// for an anchor only where tailscaled puts one (the message start, or after
-// a few "component: " prefixes) and parses only those lines. User-defined
-// signatures run their regular expression only on lines that contain a
-// literal derived from it. On amd64, an assembly kernel (SSE2, or AVX2
-// where the CPU has it) does the built-in path's first look at a line with
-// the usual timestamps; the Go code does it on other architectures and
-// with the purego build tag. Every field of an Event is a small enumeration
-// (or a number), never an address, a port or free text, so it can be used
-// directly as a metric label value.
+// regular expression and does not allocate: it skips the prefixes in front
+// of the message (the Kubernetes timestamp if present, a journald prefix, a
+// Go log timestamp), looks for an anchor only where tailscaled puts one (the
+// message start, or after a few "component: " prefixes) and parses only
+// those lines. User-defined signatures run their regular expression only on
+// messages that contain a literal derived from it. Every field of an Event
+// is a small enumeration (or a number), never an address, a port or free
+// text, so it can be used directly as a metric label value.
 //
 // Counts built from these lines are a lower bound. tailscaled rate-limits
 // drop logging (a burst of 10, then about one line per 5 s) and its whole

@@ -11,7 +11,8 @@ import (
 // dump that is not worth holding in memory.
 const DefaultMaxLineLength = 64 << 10
 
-// readSize is the room a LineReader reads into beyond its longest line.
+// readSize is the room a LineReader reads into beyond its longest line,
+// unless NewLineReaderSize says otherwise.
 const readSize = 4096
 
 // LineStatus qualifies a line returned by LineReader.Next.
@@ -40,11 +41,12 @@ type LineStats struct {
 // stream goes on with the next line. Bytes are returned as they came
 // (invalid UTF-8 included); "\n" and a "\r" before it are removed.
 type LineReader struct {
-	rd   io.Reader
-	max  int
-	buf  []byte
-	r, w int // unread data is buf[r:w]
-	scan int // buf[r:scan] has no '\n'
+	rd    io.Reader
+	max   int
+	chunk int // room to read into
+	buf   []byte
+	r, w  int // unread data is buf[r:w]
+	scan  int // buf[r:scan] has no '\n'
 	// dropping: the line at r is longer than max; buf[r:r+max] holds its
 	// head and what arrives after it is discarded up to the next '\n'.
 	dropping bool
@@ -57,10 +59,19 @@ type LineReader struct {
 // grows only while a line spans reads, to at most maxLen+4 KiB: hundreds of
 // followed streams of short lines stay small.
 func NewLineReader(rd io.Reader, maxLen int) *LineReader {
+	return NewLineReaderSize(rd, maxLen, readSize)
+}
+
+// NewLineReaderSize is NewLineReader with reads of at least size bytes
+// (4 KiB if less), and a buffer of twice that to start with. One busy
+// stream, such as standard input, makes fewer system calls per line with
+// larger reads.
+func NewLineReaderSize(rd io.Reader, maxLen, size int) *LineReader {
 	if maxLen <= 0 {
 		maxLen = DefaultMaxLineLength
 	}
-	return &LineReader{rd: rd, max: maxLen, buf: make([]byte, min(2*readSize, maxLen+readSize))}
+	chunk := max(size, readSize)
+	return &LineReader{rd: rd, max: maxLen, chunk: chunk, buf: make([]byte, min(2*chunk, maxLen+chunk))}
 }
 
 // Stats returns the counts so far.
@@ -106,12 +117,12 @@ func (lr *LineReader) Next() (line []byte, status LineStatus, err error) {
 		if lr.err != nil {
 			return lr.flush()
 		}
-		if lr.r > 0 && len(lr.buf)-lr.w < readSize {
+		if lr.r > 0 && len(lr.buf)-lr.w < lr.chunk {
 			n := copy(lr.buf, lr.buf[lr.r:lr.w])
 			lr.r, lr.w, lr.scan = 0, n, n
 		}
-		if len(lr.buf)-lr.w < readSize && len(lr.buf) < lr.max+readSize {
-			grown := make([]byte, min(2*len(lr.buf), lr.max+readSize))
+		if len(lr.buf)-lr.w < lr.chunk && len(lr.buf) < lr.max+lr.chunk {
+			grown := make([]byte, min(2*len(lr.buf), lr.max+lr.chunk))
 			copy(grown, lr.buf[:lr.w])
 			lr.buf = grown
 		}

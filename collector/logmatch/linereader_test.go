@@ -254,3 +254,32 @@ func TestLineReaderMemory(t *testing.T) {
 		t.Errorf("lines = %q", lines)
 	}
 }
+
+// readSizes records the room each Read is given.
+type readSizes struct {
+	rd    io.Reader
+	sizes []int
+}
+
+func (r *readSizes) Read(p []byte) (int, error) {
+	r.sizes = append(r.sizes, len(p))
+	return r.rd.Read(p)
+}
+
+// TestLineReaderSize: NewLineReaderSize reads at least its size at a time
+// and returns the same lines as the default reader.
+func TestLineReaderSize(t *testing.T) {
+	stream := strings.Repeat("2026/11/24 09:32:16 magicsock: endpoint updated\n", 10000)
+	for _, size := range []int{0, 64 << 10} {
+		rd := &readSizes{rd: strings.NewReader(stream)}
+		lines, err := readAll(t, NewLineReaderSize(rd, 0, size))
+		if err != io.EOF || len(lines) != 10000 {
+			t.Fatalf("size %d: %d lines, error %v", size, len(lines), err)
+		}
+		for _, n := range rd.sizes {
+			if n < max(size, readSize) {
+				t.Fatalf("size %d: a read of %d bytes", size, n)
+			}
+		}
+	}
+}

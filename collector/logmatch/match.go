@@ -1,9 +1,6 @@
 package logmatch
 
-import (
-	"bytes"
-	"math/bits"
-)
+import "bytes"
 
 // The anchors of the built-in events. tailscaled writes them at the start
 // of a message, sometimes behind "component: " prefixes added by
@@ -15,15 +12,13 @@ var (
 	anchorTLS       = []byte("TLS handshake error from ")
 	anchorIngress   = []byte("ingress: denied; no ingress cap from ")
 	anchorRateLimit = []byte(`[RATELIMIT] format("`)
-
-	anchors = [...][]byte{anchorDrop, anchorAccept, anchorTLS, anchorIngress, anchorRateLimit}
 )
 
 // An anchor is looked for at the message start and after each of up to
 // maxComponents "component: " prefixes (a word of at most maxComponentLen
-// bytes ending in ':', then a space). Looking only
-// there instead of searching whole lines is what makes ordinary lines cheap,
-// and it keeps anchors quoted inside other messages from counting.
+// bytes ending in ':', then a space). Looking only there instead of
+// searching whole lines is what makes ordinary lines cheap, and it keeps
+// anchors quoted inside other messages from counting.
 const (
 	maxComponents   = 4
 	maxComponentLen = 32
@@ -40,123 +35,19 @@ var filterFormat = []byte(`%s: %s %d %s\n%s`)
 //
 // The built-in events are recognised where tailscaled writes them: at the
 // start of the message (after the prefixes) or after up to four
-// "component: " prefixes such as "peerapi: " or "http: ". A line whose anchor ("Drop: ", "TLS handshake
-// error from ", ...) is followed by something that does not parse, such as
-// a truncated line or garbage inside the braces, is not an event: a counter
-// should never count what it cannot label. An unrecognised drop reason is
-// ReasonOther, an unrecognised protocol name ProtocolOther.
+// "component: " prefixes such as "peerapi: " or "http: ". A line whose
+// anchor ("Drop: ", "TLS handshake error from ", ...) is followed by
+// something that does not parse, such as a truncated line or garbage inside
+// the braces, is not an event: a counter should never count what it cannot
+// label. An unrecognised drop reason is ReasonOther, an unrecognised
+// protocol name ProtocolOther.
 //
 // A nil or zero Matcher matches the built-in events only.
 func (m *Matcher) Match(line []byte) (Event, bool) {
-	line = trimEOL(line)
-	// On amd64, a kernel decides most lines (see scan.go).
-	if haveScan && len(line) >= scanMinLen {
-		switch scanUsual(line, scanK) {
-		case scanNone:
-			goto none
-		case scanMaybe:
-			goto maybe
-		}
-	}
-	// The fast path (see prefilter.go) is written out here: on an ordinary
-	// line, calling it would cost a tenth of the time.
-	{
-		msg := line
-		// A Kubernetes timestamp with nine fraction digits and a Go log
-		// timestamp without fraction, as on most lines: the message is then
-		// at a fixed offset, so the walk below need not wait for the
-		// timestamps' bytes. Their shapes are checked loosely, which is all
-		// the argument in prefilter.go needs: where a digit may be another byte in
-		// '0'..'?', neither timestamp has a space and the Kubernetes one ends
-		// in 'Z'. The Go log one can turn into two prefixes ("2006/01/0:" and
-		// "15:04:0:"); no anchor starts with either, and the walk from after
-		// them looks at every place builtin would look.
-		if len(line) >= 31+40 && kubeUsual[0].miss(line[0:])|kubeUsual[1].miss(line[8:])|
-			kubeUsual[2].miss(line[16:])|kubeUsual[3].miss(line[23:]) == 0 {
-			msg = line[31:]
-			if len(msg) >= 20+40 && goLogUsual[0].miss(msg[0:])|goLogUsual[1].miss(msg[8:])|goLogUsual[2].miss(msg[12:]) == 0 {
-				msg = msg[20:]
-			} else if msg[4] == '/' || msg[0] >= 'A' && msg[0] <= 'Z' {
-				msg = skipLogPrefixes(msg)
-			}
-		} else {
-			msg = skipPrefixes(line)
-		}
-		if msg == nil {
-			goto none
-		}
-		if len(msg) < 40 {
-			if walkAnchors(msg, 0, 0) {
-				goto maybe
-			}
-			goto none
-		}
-		// The walk of builtin over the first 32 bytes of the message. How
-		// many "component: " prefixes a line has differs from line to line,
-		// so the walk is computed for each number without branching on it: a
-		// mispredicted branch costs more than the whole walk. Only the first
-		// two bytes of an anchor are compared, and one-byte words count as
-		// prefixes: both only let more lines through to the exact path.
-		w := (*[40]byte)(msg)
-		sp := spaces8(le64(w[0:8])) | spaces8(le64(w[8:16]))<<8 |
-			spaces8(le64(w[16:24]))<<16 | spaces8(le64(w[24:32]))<<24
-		// The first three spaces, 32 if there are fewer.
-		s1 := bits.TrailingZeros32(sp)
-		sp &= sp - 1
-		s2 := bits.TrailingZeros32(sp)
-		sp &= sp - 1
-		s3 := bits.TrailingZeros32(sp)
-		// dk is 0 if the first k words are "component: " prefixes, so that
-		// builtin looks at the word after space k.
-		d1 := w[(s1-1)&31] ^ ':' | byte(s1>>5)
-		d2 := w[(s2-1)&31] ^ ':' | byte(s2>>5) | d1
-		d3 := w[(s3-1)&31] ^ ':' | byte(s3>>5) | d2
-		if mayAnchor(w, 0) == 0 || mayAnchor(w, s1+1)|d1 == 0 || mayAnchor(w, s2+1)|d2 == 0 ||
-			mayAnchor(w, s3+1)|d3 == 0 {
-			goto maybe
-		}
-		// A word that goes on past the window may be one more prefix.
-		switch {
-		case s1 == 32:
-			if walkAnchors(msg, 0, 0) {
-				goto maybe
-			}
-			goto none
-		case d1 == 0 && s2 == 32:
-			if walkAnchors(msg, s1+1, 1) {
-				goto maybe
-			}
-			goto none
-		case d2 == 0 && s3 == 32:
-			if walkAnchors(msg, s2+1, 2) {
-				goto maybe
-			}
-			goto none
-		case d3 == 0: // three prefixes, and maybe more; rare
-			if walkAnchors(msg, s3+1, 3) {
-				goto maybe
-			}
-			goto none
-		}
-		goto none
-	}
-none:
-	if m == nil || len(m.sigs) == 0 {
-		return Event{}, false
-	}
-	return m.match(line, false)
-maybe:
-	return m.match(line, true)
-}
-
-// match is Match for a line that may hold an event or a signature.
-func (m *Matcher) match(line []byte, maybe bool) (Event, bool) {
-	var ev Event
-	if maybe {
-		ev = builtin(message(line))
-	}
+	msg := message(trimEOL(line))
+	ev := builtin(msg)
 	if m != nil && len(m.sigs) > 0 {
-		ev.Custom = m.matchCustom(line)
+		ev.Custom = m.matchCustom(msg)
 		if ev.Kind == KindNone && ev.Custom != 0 {
 			ev.Kind = KindCustom
 		}
@@ -164,9 +55,11 @@ func (m *Matcher) match(line []byte, maybe bool) (Event, bool) {
 	return ev, ev.Kind != KindNone
 }
 
+// builtin looks for an anchor at the start of msg and after each of up to
+// maxComponents "component: " prefixes, and parses what follows it.
 func builtin(msg []byte) Event {
 	for i, n := 0, 0; i < len(msg); n++ {
-		if anchorStart[msg[i]] {
+		if mayStartAnchor(msg[i]) {
 			if ev, ok := anchored(msg[i:]); ok {
 				return ev
 			}
@@ -174,29 +67,29 @@ func builtin(msg []byte) Event {
 		if n == maxComponents {
 			break
 		}
-		// Skip one "component: " prefix, or stop at the first word that is none.
-		sp := bytes.IndexByte(msg[i:min(len(msg), i+maxComponentLen+2)], ' ')
-		if sp < 2 || msg[i+sp-1] != ':' {
+		// Skip one "component: " prefix, or stop at the first word that is
+		// none. Words are short: a loop beats calling bytes.IndexByte.
+		end := min(len(msg), i+maxComponentLen+2)
+		sp := i
+		for sp < end && msg[sp] != ' ' {
+			sp++
+		}
+		if sp == end || sp-i < 2 || msg[sp-1] != ':' {
 			break
 		}
-		i += sp + 1
+		i = sp + 1
 	}
 	return Event{}
 }
 
-var anchorStart [256]bool
-
-func init() {
-	for _, a := range anchors {
-		anchorStart[a[0]] = true
-	}
+// mayStartAnchor reports whether c is the first byte of an anchor.
+func mayStartAnchor(c byte) bool {
+	return c == 'D' || c == 'A' || c == 'T' || c == 'i' || c == '['
 }
 
-// anchored recognises an event that starts at b[0].
+// anchored recognises an event that starts at b[0]. Its first byte picks
+// the one anchor that can start there.
 func anchored(b []byte) (Event, bool) {
-	if len(b) == 0 {
-		return Event{}, false
-	}
 	switch b[0] {
 	case 'D':
 		if rest, ok := bytes.CutPrefix(b, anchorDrop); ok {

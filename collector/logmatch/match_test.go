@@ -218,6 +218,57 @@ func TestMatchBuiltin(t *testing.T) {
 	}
 }
 
+// The usual prefixes: a Kubernetes timestamp and a Go log timestamp.
+const (
+	kubePrefix  = "2026-11-24T09:32:16.123456789Z "
+	goLogPrefix = "2026/11/24 09:32:16 "
+)
+
+// prefixCases are lines whose timestamps only look valid, and lines at the
+// limits of the "component: " prefixes.
+var prefixCases = []struct {
+	name string
+	line string
+	want Kind
+}{
+	{"k8s timestamp word that is a component", "2026-11-24T09:32:1: Drop: TCP{100.64.0.1:1 > 100.64.0.2:443} 60 no rules matched", KindDrop},
+	{"short k8s-like component", "2026-11-2: Drop: TCP{100.64.0.1:1 > 100.64.0.2:443} 60 no rules matched", KindDrop},
+	{"k8s timestamp with bad zone", "2026-11-24T09:32:16.123456789X Drop: TCP{100.64.0.1:1 > 100.64.0.2:443} 60 no rules matched", KindNone},
+	{"k8s timestamp with bad digits", "2026-11-24T09:3x:16.123456789Z 2026/11/24 09:32:16 Drop: TCP{100.64.0.1:1 > 100.64.0.2:443} 60 no rules matched", KindNone},
+	{"k8s timestamp with space inside", "2026-11-24 09:32:16.123456789Z Drop: TCP{100.64.0.1:1 > 100.64.0.2:443} 60 no rules matched", KindNone},
+	{"k8s timestamp without space", "2026-11-24T09:32:16.123456789ZDrop: TCP{100.64.0.1:1 > 100.64.0.2:443} 60 no rules matched", KindNone},
+	{"go log time with bad digits", kubePrefix + "2026/11/24 09:3x:16 Drop: TCP{100.64.0.1:1 > 100.64.0.2:443} 60 no rules matched", KindNone},
+	{"go log date that is a component", kubePrefix + "2026/11/2: Drop: TCP{100.64.0.1:1 > 100.64.0.2:443} 60 no rules matched", KindDrop},
+	{"k8s timestamp with a loose digit", "2026-11-24T09:32:16.12345678?Z " + goLogPrefix + "Drop: TCP{100.64.0.1:1 > 100.64.0.2:443} 60 no rules matched", KindNone},
+	{"go log time that is a component", kubePrefix + "2026/11/24 09:32:1: Drop: TCP{100.64.0.1:1 > 100.64.0.2:443} 60 no rules matched", KindNone},
+	{"go log date and time that are components", kubePrefix + "2026/11/2: 09:32:1: Drop: TCP{100.64.0.1:1 > 100.64.0.2:443} 60 no rules matched", KindDrop},
+	{"go log time with microseconds", kubePrefix + "2026/11/24 09:32:16.123456 Drop: TCP{100.64.0.1:1 > 100.64.0.2:443} 60 no rules matched", KindDrop},
+	{"go log time without space", kubePrefix + "2026/11/24 09:32:16", KindNone},
+	{"four prefixes", kubePrefix + goLogPrefix + "a: b: c: d: Drop: TCP{100.64.0.1:1 > 100.64.0.2:443} 60 no rules matched", KindDrop},
+	{"five prefixes", kubePrefix + goLogPrefix + "a: b: c: d: e: Drop: TCP{100.64.0.1:1 > 100.64.0.2:443} 60 no rules matched", KindNone},
+	{"one-byte prefix", kubePrefix + goLogPrefix + ": Drop: TCP{100.64.0.1:1 > 100.64.0.2:443} 60 no rules matched", KindNone},
+	{"empty word", kubePrefix + goLogPrefix + "http:  TLS handshake error from 100.64.0.9:5000: EOF", KindNone},
+	{"prefix past the window", kubePrefix + goLogPrefix + "health(warnable=no-derp-home): http: TLS handshake error from 100.64.0.9:5000: EOF", KindTLSHandshakeError},
+	{"anchor at the window's end", kubePrefix + goLogPrefix + "abcdefghijklmnopqrstuvwxyz0123: [RATELIMIT] format(\"%s\") (3 dropped)", KindRateLimit},
+	{"word as long as a prefix may be", kubePrefix + goLogPrefix + strings.Repeat("a", 32) + ": ingress: denied; no ingress cap from 100.64.0.7:1", KindIngressDenied},
+	{"word longer than a prefix may be", kubePrefix + goLogPrefix + strings.Repeat("a", 33) + ": ingress: denied; no ingress cap from 100.64.0.7:1", KindNone},
+	{"short message", kubePrefix + goLogPrefix + "a: Drop: x", KindNone},
+	{"anchor after chatter", kubePrefix + goLogPrefix + "magicsock: disco: node [Drop: TCP{100.64.0.1:1 > 100.64.0.2:443} 60 no rules matched", KindNone},
+	{"boot line", kubePrefix + "boot: Drop: TCP{100.64.0.1:1 > 100.64.0.2:443} 60 no rules matched", KindDrop},
+	{"crlf after prefixes", kubePrefix + goLogPrefix + "http: TLS handshake error from 100.64.0.9:5000: EOF\r\n", KindTLSHandshakeError},
+}
+
+func TestMatchPrefixes(t *testing.T) {
+	var m *Matcher
+	for _, tc := range prefixCases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got, _ := m.Match([]byte(tc.line)); got.Kind != tc.want {
+				t.Errorf("Match(%q) kind %v, want %v", tc.line, got.Kind, tc.want)
+			}
+		})
+	}
+}
+
 func TestMatchIgnoresKubeTimestamp(t *testing.T) {
 	var m Matcher
 	for _, tc := range builtinCases {

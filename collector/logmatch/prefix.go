@@ -27,7 +27,7 @@ func SplitKubeTimestamp(line []byte) (ts time.Time, rest []byte, ok bool) {
 // space after it at the start of b, or 0. It checks the shape only (no
 // ranges, no calendar), so the matcher can skip the prefix cheaply.
 func kubeTimestampLen(b []byte) int {
-	if len(b) < 21 || !dateTime(b, &kubeShape) {
+	if len(b) < 21 || !dateTime(b, '-', 'T') {
 		return 0
 	}
 	i := 19
@@ -246,7 +246,7 @@ func message(line []byte) []byte {
 // goLogTimeLen returns the length of "2006/01/02 15:04:05 " or
 // "2006/01/02 15:04:05.000000 " at the start of b, or 0.
 func goLogTimeLen(b []byte) int {
-	if len(b) < 20 || !dateTime(b, &goLogShape) {
+	if len(b) < 20 || !dateTime(b, '/', ' ') {
 		return 0
 	}
 	i := 19
@@ -297,6 +297,37 @@ func journaldLen(b []byte) (n int, ident []byte) {
 	return i + end + 2, ident
 }
 
+// dateTime reports whether b starts with a date and time of the form
+// "2006-01-02T15:04:05", with date between the date's parts and mid
+// between date and time: the shape only, checked on every line, so the
+// separators, which tell the formats apart, come first.
+func dateTime(b []byte, date, mid byte) bool {
+	if len(b) < 19 || b[4] != date || b[7] != date || b[10] != mid || b[13] != ':' || b[16] != ':' {
+		return false
+	}
+	b = b[:19]
+	return isDigit(b[0]) && isDigit(b[1]) && isDigit(b[2]) && isDigit(b[3]) && // year
+		isDigit(b[5]) && isDigit(b[6]) && isDigit(b[8]) && isDigit(b[9]) && // month, day
+		isDigit(b[11]) && isDigit(b[12]) && isDigit(b[14]) && isDigit(b[15]) && // hour, minute
+		isDigit(b[17]) && isDigit(b[18]) // second
+}
+
+// fractionLen returns the length of ".digits" (at most max digits) at the
+// start of b, 0 if there is none and -1 if there is a '.' without digits.
+func fractionLen(b []byte, max int) int {
+	if len(b) == 0 || b[0] != '.' {
+		return 0
+	}
+	i := 1
+	for i < len(b) && i <= max && isDigit(b[i]) {
+		i++
+	}
+	if i == 1 {
+		return -1
+	}
+	return i
+}
+
 // shape reports whether b matches layout, where '0' stands for a digit,
 // 'A' for an upper-case and 'a' for a lower-case letter.
 func shape(b []byte, layout string) bool {
@@ -305,23 +336,19 @@ func shape(b []byte, layout string) bool {
 	}
 	for i := range len(layout) {
 		c, l := b[i], layout[i]
+		var ok bool
 		switch l {
 		case '0':
-			if !isDigit(c) {
-				return false
-			}
+			ok = isDigit(c)
 		case 'A':
-			if c < 'A' || c > 'Z' {
-				return false
-			}
+			ok = 'A' <= c && c <= 'Z'
 		case 'a':
-			if c < 'a' || c > 'z' {
-				return false
-			}
+			ok = 'a' <= c && c <= 'z'
 		default:
-			if c != l {
-				return false
-			}
+			ok = c == l
+		}
+		if !ok {
+			return false
 		}
 	}
 	return true

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/logmatch/logmatchtest"
 )
 
 func TestSplitKubeTimestamp(t *testing.T) {
@@ -140,7 +142,7 @@ func checkAddrPort(t *testing.T, s string) {
 // KubeTimestamps must agree with SplitKubeTimestamp on every line, in any
 // order: the cache may never leak one line's second into another's.
 func TestKubeTimestampsAgree(t *testing.T) {
-	lines := benchCorpus(2000)
+	lines := kubeLines(logmatchtest.Lines(2000, 2))
 	for _, s := range []string{
 		"2026-11-24T09:32:16.000000001Z a", "2026-11-24T09:32:16Z b", "2026-11-24T09:32:16.5+02:00 c",
 		"2026-11-24T09:32:16.123456789-01:30 d", "2026-11-24T09:32:17.1Z e", "2026-02-30T09:32:16Z f",

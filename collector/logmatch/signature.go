@@ -98,20 +98,14 @@ func (m *Matcher) Signatures() []Signature {
 	return out
 }
 
-// matchCustom runs the signatures on the message of line. The literal
-// prefilter looks at the whole line: it holds the message, so the answer
-// is the same, and most lines then need no exact prefix parsing.
-func (m *Matcher) matchCustom(line []byte) SignatureSet {
+// matchCustom runs the signatures on msg, the message of a line. A
+// signature's regular expression runs only if msg holds its literal.
+func (m *Matcher) matchCustom(msg []byte) SignatureSet {
 	var set SignatureSet
-	var msg []byte
-	parsed := false
 	for i := range m.sigs {
 		c := &m.sigs[i]
-		if c.literal.lit != nil && !c.literal.in(line) {
+		if c.literal.lit != nil && !c.literal.in(msg) {
 			continue
-		}
-		if !parsed {
-			msg, parsed = message(line), true
 		}
 		if c.re.Match(msg) {
 			set |= 1 << uint(i)

@@ -101,12 +101,13 @@ func (c *Counters) Stream(k StreamKey) Stream {
 	return Stream{c: c, s: c.stream(k)}
 }
 
-// Line counts one line read, matched or not.
-func (h Stream) Line(n int, truncated bool) {
-	h.s.lines.Add(1)
-	h.s.bytes.Add(uint64(n))
-	if truncated {
-		h.s.truncated.Add(1)
+// Lines counts lines read, matched or not: how many, their bytes and how
+// many of them were truncated.
+func (h Stream) Lines(lines, bytes, truncated uint64) {
+	h.s.lines.Add(lines)
+	h.s.bytes.Add(bytes)
+	if truncated > 0 {
+		h.s.truncated.Add(truncated)
 	}
 }
 

@@ -52,13 +52,47 @@ type Reader struct {
 
 	// timestamps caches the second of the last line: one per stream.
 	timestamps logmatch.KubeTimestamps
+	// read counts lines not yet added to Stream. They are added before
+	// each read from the stream (see lineReader), where the reader may
+	// wait: a scrape sees them as soon as the reader is idle, and a busy
+	// stream pays for Stream's atomic additions once per read, not per line.
+	read struct{ lines, bytes, truncated uint64 }
+}
+
+// plainReadSize is how much ReadPlain reads at a time: a file or standard
+// input is one busy stream, where pods are hundreds of quiet ones.
+const plainReadSize = 64 << 10
+
+// lineReader returns a LineReader over rd that adds the counted lines to
+// Stream before each read.
+func (r *Reader) lineReader(rd io.Reader, readSize int) *logmatch.LineReader {
+	return logmatch.NewLineReaderSize(countingReader{rd: rd, r: r}, r.MaxLineLength, readSize)
+}
+
+type countingReader struct {
+	rd io.Reader
+	r  *Reader
+}
+
+func (c countingReader) Read(p []byte) (int, error) {
+	c.r.addCounts()
+	return c.rd.Read(p)
+}
+
+// addCounts adds the lines counted since the last call to Stream.
+func (r *Reader) addCounts() {
+	if r.read.lines > 0 {
+		r.Stream.Lines(r.read.lines, r.read.bytes, r.read.truncated)
+		r.read.lines, r.read.bytes, r.read.truncated = 0, 0, 0
+	}
 }
 
 // ReadPlain counts lines without Kubernetes timestamps (a file, standard
 // input) until the reader ends; a last line without a newline is counted.
 // It returns nil at EOF.
 func (r *Reader) ReadPlain(rd io.Reader) error {
-	lr := logmatch.NewLineReader(rd, r.MaxLineLength)
+	lr := r.lineReader(rd, plainReadSize)
+	defer r.addCounts()
 	for {
 		line, status, err := lr.Next()
 		if line != nil {
@@ -78,7 +112,8 @@ func (r *Reader) ReadPlain(rd io.Reader) error {
 // counts. A line cut off by the end of the stream is not counted: it comes
 // again, whole, when the stream is resumed. It returns nil at EOF.
 func (r *Reader) ReadKube(rd io.Reader, pos *Position) error {
-	lr := logmatch.NewLineReader(rd, r.MaxLineLength)
+	lr := r.lineReader(rd, 0)
+	defer r.addCounts()
 	resumeAt, skip := pos.Time, pos.AtTime
 	for {
 		line, status, err := lr.Next()
@@ -113,7 +148,11 @@ func (r *Reader) ReadKube(rd io.Reader, pos *Position) error {
 }
 
 func (r *Reader) count(line []byte, status logmatch.LineStatus, at time.Time) {
-	r.Stream.Line(len(line), status&logmatch.LineTruncated != 0)
+	r.read.lines++
+	r.read.bytes += uint64(len(line))
+	if status&logmatch.LineTruncated != 0 {
+		r.read.truncated++
+	}
 	m := r.Matcher.Load()
 	if ev, ok := m.Match(line); ok {
 		r.Stream.Event(ev, at, m)
