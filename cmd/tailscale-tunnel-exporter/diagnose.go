@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
@@ -27,22 +30,32 @@ type diagnoseCmd struct {
 	output    *string
 	color     *string
 	timeout   *time.Duration
+	wait      *time.Duration
 }
 
 func addDiagnoseCommand(a *kingpin.Application) diagnoseCmd {
-	c := a.Command("diagnose", "Gather the evidence about failing endpoints (objects, Events, proxy pods and logs, the operator, live probes) and report the likely causes, ranked. Read-only. Exit code 0: no problem found, 1: problems found, 2: the diagnosis itself failed or ran out of --timeout (the report shows what was gathered).")
+	c := a.Command("diagnose", "Gather the evidence about failing endpoints (objects, Events, proxy pods and logs, the operator, live probes) and report the likely causes, ranked. Read-only. Exit code 0: no problem found (with --wait: every endpoint worked in time), 1: problems found, 2: the diagnosis itself failed, was interrupted or ran out of --timeout (the report shows what was gathered).")
 	return diagnoseCmd{
 		cmd:       c,
 		hostnames: c.Arg("hostname", "Endpoints to diagnose (FQDN, requested name or first label); default every discovered endpoint.").Strings(),
 		compare:   c.Flag("compare", "A working endpoint to put side by side with the failing ones.").PlaceHolder("HOSTNAME").String(),
 		output:    c.Flag("output", "Report format.").Short('o').Default("text").Enum("text", "json", "markdown"),
 		color:     c.Flag("color", "Colours in the text report.").Default("auto").Enum("auto", "always", "never"),
-		timeout:   c.Flag("timeout", "Give up gathering after this long.").Default("2m").Duration(),
+		timeout:   c.Flag("timeout", "Give up gathering after this long (with --wait: the gather after the wait).").Default("2m").Duration(),
+		wait:      c.Flag("wait", "For deploy pipelines: probe the named endpoints from every vantage, with a pause of 1s doubling up to 15s between rounds, until all work (exit 0 at once, no report) or this long has passed (then gather and report as without --wait). Progress goes to stderr. 0: no waiting.").Default("0").PlaceHolder("DURATION").Duration(),
 	}
 }
 
 // run gathers, diagnoses and writes the report; it returns the exit code.
 func (d diagnoseCmd) run(src configSource, kube kubeFlags, hostLogs logSourceFlags, stdout, stderr io.Writer) int {
+	switch {
+	case *d.wait < 0:
+		fmt.Fprintf(stderr, "diagnose: --wait=%s: must not be negative\n", *d.wait)
+		return 2
+	case *d.wait > 0 && len(*d.hostnames) == 0:
+		fmt.Fprintln(stderr, "diagnose: --wait needs at least one HOSTNAME: the endpoints to wait for")
+		return 2
+	}
 	cfg, err := src.load()
 	if err != nil {
 		fmt.Fprintln(stderr, "diagnose:", err)
@@ -74,9 +87,7 @@ func (d diagnoseCmd) run(src configSource, kube kubeFlags, hostLogs logSourceFla
 		fmt.Fprintln(stderr, "diagnose:", err)
 		return 2
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), *d.timeout)
-	defer cancel()
-	ev, err := diagnose.Gather(ctx, diagnose.GatherOptions{
+	opts := diagnose.GatherOptions{
 		Client:            client,
 		IngressClass:      *kube.ingressClass,
 		OperatorNamespace: *kube.operatorNamespace,
@@ -86,11 +97,25 @@ func (d diagnoseCmd) run(src configSource, kube kubeFlags, hostLogs logSourceFla
 		Probe:             probeFunc(cfg, network, vantages),
 		Matcher:           cfg.Matcher,
 		HostLogs:          logFiles,
-	})
+	}
+	// Ctrl-C or SIGTERM ends a wait or a gather early, as --timeout does.
+	interrupted, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if *d.wait > 0 {
+		if code, done := d.waitFor(interrupted, opts, stderr); done {
+			return code
+		}
+	}
+	ctx, cancel := context.WithTimeout(interrupted, *d.timeout)
+	defer cancel()
+	ev, err := diagnose.Gather(ctx, opts)
 	// Out of time: the evidence gathered so far is still reported, and
 	// the exit code says the diagnosis is incomplete.
 	incomplete := err != nil
-	if incomplete {
+	switch {
+	case incomplete && interrupted.Err() != nil:
+		fmt.Fprintln(stderr, "diagnose: interrupted; reporting what was gathered")
+	case incomplete:
 		fmt.Fprintf(stderr, "diagnose: %v (after --timeout=%s); reporting what was gathered\n", err, *d.timeout)
 	}
 	report := diagnose.Diagnose(ev)
@@ -106,6 +131,32 @@ func (d diagnoseCmd) run(src configSource, kube kubeFlags, hostLogs logSourceFla
 		return 1
 	}
 	return 0
+}
+
+// waitFor probes the endpoints until all work or --wait has passed. done
+// is true when the run ends here: every endpoint worked (0) or a signal
+// came (2); otherwise the full gather and report follow.
+func (d diagnoseCmd) waitFor(ctx context.Context, opts diagnose.GatherOptions, stderr io.Writer) (code int, done bool) {
+	res := diagnose.Wait(ctx, diagnose.WaitOptions{
+		Deadline: time.Now().Add(*d.wait),
+		Round:    diagnose.ProbeRound(opts),
+		Progress: func(r diagnose.WaitRound) {
+			if len(r.Failures) > 0 {
+				fmt.Fprintln(stderr, "diagnose: waiting:", r.Line())
+			}
+		},
+	})
+	names := strings.Join(*d.hostnames, ", ")
+	switch res.Outcome {
+	case diagnose.WaitWorked:
+		fmt.Fprintf(stderr, "diagnose: %s: working from every vantage (round %d, after %s)\n", names, res.Last.Number, res.Last.Elapsed.Round(100*time.Millisecond))
+		return 0, true
+	case diagnose.WaitAborted:
+		fmt.Fprintf(stderr, "diagnose: interrupted while waiting for %s (round %d)\n", names, res.Last.Number)
+		return 2, true
+	}
+	fmt.Fprintf(stderr, "diagnose: %s still failing after --wait=%s; gathering the evidence\n", names, *d.wait)
+	return 0, false
 }
 
 // probeFunc probes a hostname from a vantage as the exporter would, with

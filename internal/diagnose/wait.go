@@ -59,7 +59,7 @@ type WaitRound struct {
 	Number   int
 	Elapsed  time.Duration
 	Failures []WaitFailure // empty: every endpoint worked
-	Pause    time.Duration // until the next round; 0 when this was the last
+	Pause    time.Duration // until the next round; 0: none follows
 }
 
 // Line is the round's one-line progress report: which endpoints still
@@ -83,6 +83,8 @@ func (r WaitRound) Line() string {
 	}
 	if r.Pause > 0 {
 		fmt.Fprintf(&b, "; next try in %s", r.Pause.Round(100*time.Millisecond))
+	} else {
+		b.WriteString("; no time left for another try")
 	}
 	return b.String()
 }

@@ -151,7 +151,7 @@ func TestWaitRoundLine(t *testing.T) {
 		{WaitRound{Number: 2, Elapsed: 1500 * time.Millisecond, Failures: []WaitFailure{f("a.ts.net"), {Hostname: "k8s", Reason: "no FQDN to probe yet"}}, Pause: 2 * time.Second},
 			"round 2 (1.5s): a.ts.net (direct): connect_refused; k8s: no FQDN to probe yet; next try in 2s"},
 		{WaitRound{Number: 9, Elapsed: time.Minute, Failures: []WaitFailure{f("a"), f("b"), f("c"), f("d"), f("e")}},
-			"round 9 (1m0s): a (direct): connect_refused; b (direct): connect_refused; c (direct): connect_refused; and 2 more"},
+			"round 9 (1m0s): a (direct): connect_refused; b (direct): connect_refused; c (direct): connect_refused; and 2 more; no time left for another try"},
 	} {
 		if got := c.round.Line(); got != c.want {
 			t.Errorf("Line() = %q\nwant      %q", got, c.want)
