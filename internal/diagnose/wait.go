@@ -20,6 +20,8 @@ const (
 	// WaitLastRound is the time the last round gets before the deadline:
 	// a round that would start later could not finish a handshake.
 	WaitLastRound = time.Second
+	// waitLookupTimeout bounds each round's look-up in the cluster.
+	waitLookupTimeout = 10 * time.Second
 )
 
 // NextWait is how long to pause after the failed round number round
@@ -168,8 +170,12 @@ func ProbeRound(opts GatherOptions) func(ctx context.Context) []WaitFailure {
 	return func(ctx context.Context) []WaitFailure {
 		var all []EndpointEvidence
 		if opts.Client != nil {
+			// A hung API server must not eat the whole wait: names it
+			// cannot look up are probed as given.
+			sctx, cancel := context.WithTimeout(ctx, waitLookupTimeout)
 			g := &gatherer{opts: opts, client: opts.Client, now: opts.Now(), proxyLogs: map[string]*proxyLog{}}
-			g.snapshot(ctx)
+			g.snapshot(sctx)
+			cancel()
 			all = selectEndpoints(g.snap.Endpoints, opts.Hostnames)
 		} else {
 			all = selectEndpoints(nil, opts.Hostnames)
