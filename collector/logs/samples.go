@@ -52,8 +52,7 @@ func (s *Samples) Keep(ev logmatch.Event, line []byte) {
 	if s.Max <= 0 || ev.Kind == logmatch.KindAccept {
 		return
 	}
-	key := ev
-	key.Length, key.Custom, key.Suppressed = 0, 0, 0
+	key := ev.Key()
 	if !s.seen[key] && len(s.distinct) < s.Max {
 		if s.seen == nil {
 			s.seen = map[logmatch.Event]bool{}
