@@ -417,7 +417,10 @@ func TestEnumerationsAreLabelValues(t *testing.T) {
 	for _, v := range DropClasses() {
 		names = append(names, v.String())
 	}
-	if want := 8 + 8 + 8 + 3 + 3 + 4 + 4; len(names) != want {
+	for _, v := range PortSources() {
+		names = append(names, v.String())
+	}
+	if want := 8 + 8 + 8 + 3 + 3 + 4 + 4 + 3; len(names) != want {
 		t.Errorf("got %d label values, want %d: %v", len(names), want, names)
 	}
 	for _, n := range names {

@@ -101,6 +101,9 @@ var portSourceNames = [numPortSources]string{"none", "learned", "inferred", "unk
 
 func (s PortSource) String() string { return enumName(portSourceNames[:], s) }
 
+// PortSources lists every PortSource but "none".
+func PortSources() []PortSource { return values[PortSource](numPortSources) }
+
 // PeerAPIPorts are the peer API ports of one node learned from its
 // "peerapi: serving on" lines, by address family; 0 is not learned. A
 // node (one pod) logs them again when its addresses change, so the latest
