@@ -10,9 +10,17 @@
 // Go log timestamp), looks for an anchor only where tailscaled puts one (the
 // message start, or after a few "component: " prefixes) and parses only
 // those lines. User-defined signatures run their regular expression only on
-// messages that contain a literal derived from it. Every field of an Event
-// is a small enumeration (or a number), never an address, a port or free
-// text, so it can be used directly as a metric label value.
+// messages that contain a literal derived from it. An Event holds small
+// enumerations, usable directly as metric label values, and numbers (a
+// packet's length and destination port, a version) that are not: never an
+// address or free text. Event.Key drops the per-line numbers.
+//
+// Classify says where a dropped packet went: to a port the proxy serves,
+// to the node's peer API port (tailscaled logs a Drop for those SYNs and
+// lets them through; every Funnel relay connection makes one), or
+// elsewhere. The peer API port is learned from "peerapi: serving on" lines
+// (PeerAPIPorts) or inferred from the destination address by tailscaled's
+// own rule (InferPeerAPIPort).
 //
 // Counts built from these lines are a lower bound. tailscaled rate-limits
 // drop logging (a burst of 10, then about one line per 5 s) and its whole

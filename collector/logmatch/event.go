@@ -19,10 +19,18 @@ const (
 	KindRateLimit
 	// KindCustom is a line that matched only user-defined signatures.
 	KindCustom
+	// KindPeerAPIServing is "peerapi: serving on http://ADDR:PORT": the
+	// port the node's peer API listens on for one of its tailnet
+	// addresses (DstFamily, DstPort). Logged when the first netmap
+	// arrives and whenever the node's addresses change.
+	KindPeerAPIServing
+	// KindProgramStarting is logpolicy's "Program starting: vVERSION, Go
+	// ...": tailscaled's version (Version) at process start.
+	KindProgramStarting
 	numKinds
 )
 
-var kindNames = [numKinds]string{"none", "drop", "accept", "tls_handshake_error", "ingress_denied", "ratelimit", "custom"}
+var kindNames = [numKinds]string{"none", "drop", "accept", "tls_handshake_error", "ingress_denied", "ratelimit", "custom", "peerapi_serving", "program_starting"}
 
 func (k Kind) String() string { return enumName(kindNames[:], k) }
 
@@ -81,10 +89,13 @@ const (
 	FamilyNone Family = iota
 	FamilyIPv4
 	FamilyIPv6
+	// FamilyUnknown is a line that names no address where one belongs:
+	// Go's HTTP server prints a nil remote address as "%!s(<nil>)".
+	FamilyUnknown
 	numFamilies
 )
 
-var familyNames = [numFamilies]string{"none", "ipv4", "ipv6"}
+var familyNames = [numFamilies]string{"none", "ipv4", "ipv6", "unknown"}
 
 func (f Family) String() string { return enumName(familyNames[:], f) }
 
@@ -146,6 +157,21 @@ type Event struct {
 	// Family of the source address: drop, accept, TLS and ingress lines.
 	Family Family
 
+	// DstFamily and DstPort are the destination of a drop or accept line,
+	// or the address a KindPeerAPIServing line says the peer API serves
+	// on. DstPort is a number for classifying (see Classify), never a
+	// label value.
+	DstFamily Family
+	DstPort   uint16
+	// InferredPeerAPIPort is, for drop and accept lines whose destination
+	// is a tailnet address (100.64.0.0/10, fd7a:115c:a1e0::/48), the port
+	// tailscaled first tries for its peer API on that address
+	// (InferPeerAPIPort); 0 for any other destination.
+	InferredPeerAPIPort uint16
+
+	// Version is tailscaled's version on KindProgramStarting lines.
+	Version Version
+
 	TLSCause TLSCause
 
 	// RateLimit lines. Suppressed is the "(N dropped)" count: log lines, not
@@ -158,6 +184,20 @@ type Event struct {
 	// their index in the Matcher's signature list. It may be non-empty for
 	// any Kind.
 	Custom SignatureSet
+}
+
+// Key returns e without its per-line numbers (Length, Suppressed, Custom,
+// DstPort, InferredPeerAPIPort) and, on drop and accept lines, without
+// DstFamily (in a real packet always the source's family): the fields
+// that remain are small enumerations and the version, so counts keyed by
+// Key stay bounded and map to today's label sets one to one.
+func (e Event) Key() Event {
+	e.Length, e.Suppressed, e.Custom = 0, 0, 0
+	e.DstPort, e.InferredPeerAPIPort = 0, 0
+	if e.Kind == KindDrop || e.Kind == KindAccept {
+		e.DstFamily = FamilyNone
+	}
+	return e
 }
 
 // SignatureSet is a set of signature indexes (at most MaxSignatures).

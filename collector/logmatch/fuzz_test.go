@@ -56,7 +56,7 @@ func FuzzMatch(f *testing.F) {
 func checkEventInvariants(t *testing.T, ev Event, nsigs int) {
 	t.Helper()
 	if ev.Kind >= numKinds || ev.Reason >= numReasons || ev.Protocol >= numProtocols ||
-		ev.Family >= numFamilies || ev.Port >= numPortClasses || ev.TLSCause >= numTLSCauses {
+		ev.Family >= numFamilies || ev.DstFamily >= numFamilies || ev.Port >= numPortClasses || ev.TLSCause >= numTLSCauses {
 		t.Fatalf("value outside its enumeration: %+v", ev)
 	}
 	if ev.Custom>>uint(nsigs) != 0 {
@@ -66,11 +66,27 @@ func checkEventInvariants(t *testing.T, ev Event, nsigs int) {
 	if packet != (ev.Protocol != ProtocolNone) || packet != (ev.Port != PortNone) || (!packet && ev.Length != 0) {
 		t.Fatalf("packet fields do not fit kind: %+v", ev)
 	}
+	if packet && (ev.Port != portClass(int(ev.DstPort)) || ev.DstFamily == FamilyNone || ev.DstFamily == FamilyUnknown) {
+		t.Fatalf("destination does not fit port class: %+v", ev)
+	}
+	if ev.InferredPeerAPIPort != 0 && (!packet || ev.InferredPeerAPIPort < 32768) {
+		t.Fatalf("inferred peer API port %d: %+v", ev.InferredPeerAPIPort, ev)
+	}
+	serving := ev.Kind == KindPeerAPIServing
+	if serving && (ev.DstPort == 0 || ev.DstFamily == FamilyNone || ev.DstFamily == FamilyUnknown) {
+		t.Fatalf("serving line without address: %+v", ev)
+	}
+	if !packet && !serving && (ev.DstFamily != FamilyNone || ev.DstPort != 0) {
+		t.Fatalf("destination does not fit kind: %+v", ev)
+	}
+	if (ev.Version != Version{}) && ev.Kind != KindProgramStarting {
+		t.Fatalf("version does not fit kind: %+v", ev)
+	}
 	if (ev.Kind == KindDrop) != (ev.Reason != ReasonNone) {
 		t.Fatalf("reason does not fit kind: %+v", ev)
 	}
 	hasAddr := packet || ev.Kind == KindTLSHandshakeError || ev.Kind == KindIngressDenied
-	if hasAddr != (ev.Family != FamilyNone) {
+	if hasAddr != (ev.Family != FamilyNone) || (ev.Family == FamilyUnknown && ev.Kind != KindTLSHandshakeError) {
 		t.Fatalf("family does not fit kind: %+v", ev)
 	}
 	if (ev.Kind == KindTLSHandshakeError) != (ev.TLSCause != TLSCauseNone) {
@@ -81,6 +97,21 @@ func checkEventInvariants(t *testing.T, ev Event, nsigs int) {
 	}
 	if (ev.Kind == KindCustom) && ev.Custom == 0 {
 		t.Fatalf("custom kind without signatures: %+v", ev)
+	}
+
+	// Every packet has a class; nothing else has one.
+	for _, learned := range []PeerAPIPorts{{}, {IPv4: ev.DstPort, IPv6: ev.DstPort}} {
+		class, source := Classify(ev, learned)
+		if packet != (class != DropClassNone) || class >= numDropClasses || source >= numPortSources {
+			t.Fatalf("Classify(%+v, %+v) = %v, %v", ev, learned, class, source)
+		}
+		if class == DropClassPeerAPI && (ev.Protocol != ProtocolTCP || source == PortSourceNone || source == PortSourceUnknown) {
+			t.Fatalf("Classify(%+v, %+v) = %v, %v", ev, learned, class, source)
+		}
+	}
+	k := ev.Key()
+	if k.Key() != k || k.DstPort != 0 || k.InferredPeerAPIPort != 0 || k.Length != 0 || k.Custom != 0 || k.Suppressed != 0 {
+		t.Fatalf("key %+v of %+v", k, ev)
 	}
 }
 

@@ -12,6 +12,8 @@ var (
 	anchorTLS       = []byte("TLS handshake error from ")
 	anchorIngress   = []byte("ingress: denied; no ingress cap from ")
 	anchorRateLimit = []byte(`[RATELIMIT] format("`)
+	anchorServing   = []byte("peerapi: serving on http://")
+	anchorStarting  = []byte("Program starting: v")
 )
 
 // An anchor is looked for at the message start and after each of up to
@@ -84,7 +86,7 @@ func builtin(msg []byte) Event {
 
 // mayStartAnchor reports whether c is the first byte of an anchor.
 func mayStartAnchor(c byte) bool {
-	return c == 'D' || c == 'A' || c == 'T' || c == 'i' || c == '['
+	return c == 'D' || c == 'A' || c == 'T' || c == 'i' || c == '[' || c == 'p' || c == 'P'
 }
 
 // anchored recognises an event that starts at b[0]. Its first byte picks
@@ -111,13 +113,21 @@ func anchored(b []byte) (Event, bool) {
 		}
 	case 'i':
 		if rest, ok := bytes.CutPrefix(b, anchorIngress); ok {
-			if fam, _, _, ok := parseAddrPort(rest); ok {
+			if fam, _, _, _, ok := parseAddrPort(rest); ok {
 				return Event{Kind: KindIngressDenied, Family: fam}, true
 			}
 		}
 	case '[':
 		if rest, ok := bytes.CutPrefix(b, anchorRateLimit); ok {
 			return parseRateLimit(rest)
+		}
+	case 'p':
+		if rest, ok := bytes.CutPrefix(b, anchorServing); ok {
+			return parseServing(rest)
+		}
+	case 'P':
+		if rest, ok := bytes.CutPrefix(b, anchorStarting); ok {
+			return parseProgramStarting(rest)
 		}
 	}
 	return Event{}, false
@@ -135,14 +145,18 @@ func parsePacket(b []byte) (ev Event, why []byte, ok bool) {
 		return Event{}, nil, false
 	}
 	b = b[brace+1:]
-	fam, _, n, ok := parseAddrPort(b)
+	fam, _, _, n, ok := parseAddrPort(b)
 	if !ok || !bytes.HasPrefix(b[n:], []byte(" > ")) {
 		return Event{}, nil, false
 	}
 	b = b[n+3:]
-	_, port, n, ok := parseAddrPort(b)
+	dstFam, port, dst, n, ok := parseAddrPort(b)
 	if !ok || !bytes.HasPrefix(b[n:], []byte("} ")) {
 		return Event{}, nil, false
+	}
+	var inferred uint16
+	if low24, ok := tailnetLow24(dstFam, dst); ok {
+		inferred = peerAPIPortOf(low24)
 	}
 	b = b[n+2:]
 	var length uint64
@@ -155,10 +169,13 @@ func parsePacket(b []byte) (ev Event, why []byte, ok bool) {
 		return Event{}, nil, false
 	}
 	return Event{
-		Protocol: proto,
-		Family:   fam,
-		Port:     portClass(port),
-		Length:   uint32(length),
+		Protocol:            proto,
+		Family:              fam,
+		Port:                portClass(port),
+		Length:              uint32(length),
+		DstFamily:           dstFam,
+		DstPort:             uint16(port),
+		InferredPeerAPIPort: inferred,
 	}, b[i+1:], true
 }
 
@@ -221,10 +238,18 @@ var (
 	causeWrappedEOF      = []byte(": EOF")
 )
 
+// nilAddr is how Go's HTTP server prints a nil remote address
+// (logf("http: TLS handshake error from %s: %v", c.rwc.RemoteAddr(), err)),
+// seen in public reports of the certificate error (#12079, #15963).
+var nilAddr = []byte("%!s(<nil>)")
+
 // parseTLSError parses what follows "TLS handshake error from ":
-// "<addr>: <cause>".
+// "<addr>: <cause>", where addr may be nilAddr (FamilyUnknown).
 func parseTLSError(b []byte) (Event, bool) {
-	fam, _, n, ok := parseAddrPort(b)
+	fam, _, _, n, ok := parseAddrPort(b)
+	if !ok && bytes.HasPrefix(b, nilAddr) {
+		fam, n, ok = FamilyUnknown, len(nilAddr), true
+	}
 	if !ok || !bytes.HasPrefix(b[n:], []byte(": ")) {
 		return Event{}, false
 	}
@@ -241,6 +266,17 @@ func parseTLSError(b []byte) (Event, bool) {
 		ev.TLSCause = TLSCauseOther
 	}
 	return ev, true
+}
+
+// parseServing parses what follows "peerapi: serving on http://":
+// "<addr>:<port>" and nothing else (ipn/ipnlocal/local.go,
+// initPeerAPIListenerLocked).
+func parseServing(b []byte) (Event, bool) {
+	fam, port, _, n, ok := parseAddrPort(b)
+	if !ok || port == 0 || len(bytes.TrimRight(b[n:], " \t")) != 0 {
+		return Event{}, false
+	}
+	return Event{Kind: KindPeerAPIServing, DstFamily: fam, DstPort: uint16(port)}, true
 }
 
 // parseRateLimit parses what follows `[RATELIMIT] format("`:

@@ -1,6 +1,7 @@
 package logmatch
 
 import (
+	"net/netip"
 	"strings"
 	"testing"
 )
@@ -15,6 +16,39 @@ func accept(p Protocol, f Family, port PortClass, length uint32) Event {
 
 func tlsErr(f Family, c TLSCause) Event {
 	return Event{Kind: KindTLSHandshakeError, Family: f, TLSCause: c}
+}
+
+// withDst fills the destination fields of a drop or accept event from its
+// line, parsed with netip: the cases below leave them out, as they follow
+// from the line. Tests of Classify spell them out.
+func withDst(t *testing.T, want Event, line string) Event {
+	t.Helper()
+	if want.Kind != KindDrop && want.Kind != KindAccept {
+		return want
+	}
+	_, inner, _ := strings.Cut(line, "{")
+	_, dst, _ := strings.Cut(inner, " > ")
+	dst, _, _ = strings.Cut(dst, "}")
+	ap, err := netip.ParseAddrPort(dst)
+	if err != nil {
+		t.Fatalf("destination of %q: %v", line, err)
+	}
+	want.DstFamily, want.DstPort = FamilyIPv4, ap.Port()
+	if ap.Addr().Is6() {
+		want.DstFamily = FamilyIPv6
+	}
+	if a := ap.Addr(); a.Zone() == "" && (tailnetV4.Contains(a) || (tailnetV6.Contains(a) && strings.HasPrefix(dst, "[fd7a:115c:a1e0:"))) {
+		want.InferredPeerAPIPort = InferPeerAPIPort(a)
+	}
+	return want
+}
+
+func serving(f Family, port uint16) Event {
+	return Event{Kind: KindPeerAPIServing, DstFamily: f, DstPort: port}
+}
+
+func starting(major, minor, patch uint16, dev bool) Event {
+	return Event{Kind: KindProgramStarting, Version: Version{major, minor, patch, dev}}
 }
 
 // builtinCases covers every format variant of REFERENCE.md §2. The fuzz
@@ -171,6 +205,15 @@ var builtinCases = []struct {
 		tlsErr(FamilyIPv4, TLSCauseOther)},
 	{"tls k8s and journald", "2026-02-22T10:11:12.5+01:00 Feb 22 10:11:12 proxy tailscaled[7]: http: TLS handshake error from 100.64.0.9:5000: EOF",
 		tlsErr(FamilyIPv4, TLSCauseEOF)},
+	{"tls cert unavailable nil address after 500",
+		"2024/05/28 08:00:01 http: TLS handshake error from %!s(<nil>): 500 Internal Server Error: your Tailscale account does not support getting TLS certs",
+		tlsErr(FamilyUnknown, TLSCauseCertUnavailable)},
+	{"tls cert unavailable ipv4 after 500",
+		"http: TLS handshake error from 100.101.102.103:51234: 500 Internal Server Error: your Tailscale account does not support getting TLS certs",
+		tlsErr(FamilyIPv4, TLSCauseCertUnavailable)},
+	{"tls nil address eof", "http: TLS handshake error from %!s(<nil>): EOF", tlsErr(FamilyUnknown, TLSCauseEOF)},
+	{"tls nil address truncated", "http: TLS handshake error from %!s(<nil>)", Event{}},
+	{"tls other bad verb", "http: TLS handshake error from %!v(<nil>): EOF", Event{}},
 	{"tls without address", "http: TLS handshake error from : EOF", Event{}},
 	{"tls truncated", "http: TLS handshake error from 100.64.0.9:5000", Event{}},
 
@@ -196,6 +239,51 @@ var builtinCases = []struct {
 	{"ratelimit unterminated", `[RATELIMIT] format("%s: %s %d`, Event{}},
 	{"ratelimit bad count", `[RATELIMIT] format("%s") (lots dropped)`, Event{}},
 
+	// The peer API's listeners (ipn/ipnlocal/local.go).
+	{"peerapi serving ipv4", "2026/11/24 09:32:10 peerapi: serving on http://100.101.102.103:59395",
+		serving(FamilyIPv4, 59395)},
+	{"peerapi serving ipv6 long form", "2026/11/24 09:32:10 peerapi: serving on http://[fd7a:115c:a1e0:ab12:4843:cd96:6265:6667]:59395",
+		serving(FamilyIPv6, 59395)},
+	{"peerapi serving ipv6 short form", "peerapi: serving on http://[fd7a:115c:a1e0::5501:7c39]:36311",
+		serving(FamilyIPv6, 36311)},
+	{"peerapi serving journald", "Nov 24 09:32:10 node1 tailscaled[812]: peerapi: serving on http://100.64.0.2:46590",
+		serving(FamilyIPv4, 46590)},
+	{"peerapi serving trailing space", "peerapi: serving on http://100.64.0.2:46590 ", serving(FamilyIPv4, 46590)},
+	{"peerapi serving port 0", "peerapi: serving on http://100.64.0.2:0", Event{}},
+	{"peerapi serving without port", "peerapi: serving on http://100.64.0.2", Event{}},
+	{"peerapi serving with path", "peerapi: serving on http://100.64.0.2:46590/v0/ingress", Event{}},
+	{"peerapi serving hostname", "peerapi: serving on http://node.example.ts.net:46590", Event{}},
+	{"peerapi serving https", "peerapi: serving on https://100.64.0.2:46590", Event{}},
+	{"peerapi listen error is no event", `peerapi: failed to do peerAPI listen, harmless (netstack available) but error was: listen tcp4 :46590: bind: address already in use`, Event{}},
+
+	// tailscaled's version at start (logpolicy).
+	{"program starting release",
+		`2026/11/24 09:32:01 Program starting: v1.98.10-t36550d57f, Go 1.26.5: []string{"/usr/local/bin/tailscaled", "--tun=userspace-networking"}`,
+		starting(1, 98, 10, false)},
+	{"program starting release with other hash",
+		`Program starting: v1.102.1-tb0e9ea6f8-g1f2e3d4c5, Go 1.26.3: []string{"tailscaled"}`,
+		starting(1, 102, 1, false)},
+	{"program starting plain", `Program starting: v1.102.2, Go 1.26.3: []string{"tailscaled"}`, starting(1, 102, 2, false)},
+	{"program starting unstable", `Program starting: v1.103.45-t0123456789, Go 1.27.0: []string{"tailscaled"}`,
+		starting(1, 103, 45, false)},
+	{"program starting dev build", `Program starting: v1.98.10-dev20261124-t0123456789-dirty, Go 1.26.5: []string{"tailscaled"}`,
+		starting(1, 98, 10, true)},
+	{"program starting go run", `Program starting: v1.98.10-ERR-BuildInfo, Go 1.26.5-race: []string{"tailscaled"}`,
+		starting(1, 98, 10, true)},
+	{"program starting untagged release branch commit", `Program starting: v1.98.10-3-t0123456789, Go 1.26.5: []string{"tailscaled"}`,
+		starting(1, 98, 10, true)},
+	{"program starting windows service", `Program starting: v1.98.10-t36550d57f: []string{"tailscaled.exe"}`,
+		starting(1, 98, 10, false)},
+	{"program starting journald", `Nov 24 09:32:01 node1 tailscaled[812]: Program starting: v1.96.4-t1a2b3c4d5, Go 1.25.6: []string{"/usr/sbin/tailscaled"}`,
+		starting(1, 96, 4, false)},
+	{"program starting two-part version", `Program starting: v1.98, Go 1.26.5: []string{}`, Event{}},
+	{"program starting huge number", `Program starting: v1.98.65536, Go 1.26.5: []string{}`, Event{}},
+	{"program starting empty suffix", `Program starting: v1.98.10-, Go 1.26.5: []string{}`, Event{}},
+	{"program starting empty token", `Program starting: v1.98.10--t0, Go 1.26.5: []string{}`, Event{}},
+	{"program starting truncated", `Program starting: v1.98.10-t36550d57f`, Event{}},
+	{"program starting no v", `Program starting: 1.98.10, Go 1.26.5: []string{}`, Event{}},
+	{"program starting space in version", `Program starting: v1.98.10 beta, Go 1.26.5: []string{}`, Event{}},
+
 	// Ordinary chatter.
 	{"magicsock", "2026/02/22 10:11:12 magicsock: derp-1 connected; connGen=1", Event{}},
 	{"boot line", "boot: 2026/02/22 10:11:12 Starting tailscaled", Event{}},
@@ -208,8 +296,8 @@ func TestMatchBuiltin(t *testing.T) {
 	for _, tc := range builtinCases {
 		t.Run(tc.name, func(t *testing.T) {
 			got, ok := m.Match([]byte(tc.line))
-			if got != tc.want {
-				t.Errorf("Match(%q)\n got  %+v\n want %+v", tc.line, got, tc.want)
+			if want := withDst(t, tc.want, tc.line); got != want {
+				t.Errorf("Match(%q)\n got  %+v\n want %+v", tc.line, got, want)
 			}
 			if ok != (tc.want.Kind != KindNone) {
 				t.Errorf("Match(%q) ok = %v, want %v", tc.line, ok, !ok)
@@ -277,8 +365,8 @@ func TestMatchIgnoresKubeTimestamp(t *testing.T) {
 		}
 		t.Run(tc.name, func(t *testing.T) {
 			got, _ := m.Match([]byte("2026-11-24T09:32:16.987654321Z " + tc.line))
-			if got != tc.want {
-				t.Errorf("with timestamp\n got  %+v\n want %+v", got, tc.want)
+			if want := withDst(t, tc.want, tc.line); got != want {
+				t.Errorf("with timestamp\n got  %+v\n want %+v", got, want)
 			}
 		})
 	}
@@ -326,8 +414,14 @@ func TestEnumerationsAreLabelValues(t *testing.T) {
 	for _, v := range TLSCauses() {
 		names = append(names, v.String())
 	}
-	if len(names) != 6+8+8+2+3+4 {
-		t.Errorf("got %d label values, want %d: %v", len(names), 6+8+8+2+3+4, names)
+	for _, v := range DropClasses() {
+		names = append(names, v.String())
+	}
+	for _, v := range PortSources() {
+		names = append(names, v.String())
+	}
+	if want := 8 + 8 + 8 + 3 + 3 + 4 + 4 + 3; len(names) != want {
+		t.Errorf("got %d label values, want %d: %v", len(names), want, names)
 	}
 	for _, n := range names {
 		if n == "" || n == "none" || n == "invalid" || strings.ToLower(n) != n {

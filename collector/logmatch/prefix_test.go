@@ -109,12 +109,15 @@ var addrSamples = []string{
 	"[::ffff:1.2.3.4]:1", "[::ffff:1.2.3]:1", "[1:2:3:4:5:6:1.2.3.4]:1", "[1:2:3:4:5:6:7:1.2.3.4]:1",
 	"[fe80::1%eth0]:1", "[fe80::1%]:1", "[fd7a:115c:a1e0:ab12:4843:cd96:625a:9516]:46650", "[]:1",
 	"[::1.2.3.4]:1", "[FD7A::A]:1", "[fe80::1%eth0%1]:1", "[g::]:1", "[::1]", "100.64.0.1",
+	"100.127.255.255:1", "100.128.0.1:1", "100.63.0.1:1", "[fd7a:115c:a1e0::5501:7c39]:36311",
+	"[fd7a:115c:a1e0::1]:1", "[fd7a:115c:a1e0::]:1", "[fd7a:115c:a1e0:1::]:1", "[fd7a:115c:a1e0::1.2.3.4]:1",
+	"[fd7a:115c:a1e0::1%eth0]:1", "[fd7a:115c:a1e1::1]:1", "[fd7a:115c:a1e0:ab12:4843:cd96:6265:6667]:59395",
 }
 
 func checkAddrPort(t *testing.T, s string) {
 	t.Helper()
 	want, err := netip.ParseAddrPort(s)
-	fam, port, n, ok := parseAddrPort([]byte(s))
+	fam, port, addr, n, ok := parseAddrPort([]byte(s))
 	if ok && n != len(s) {
 		ok = false // netip parses whole strings only
 	}
@@ -137,7 +140,25 @@ func checkAddrPort(t *testing.T, s string) {
 	if fam != wantFam || port != int(want.Port()) {
 		t.Errorf("parseAddrPort(%q) = %v %d; netip %v %d", s, fam, port, wantFam, want.Port())
 	}
+	if string(addr) != strings.Trim(s[:strings.LastIndexByte(s, ':')], "[]") {
+		t.Errorf("parseAddrPort(%q) address %q", s, addr)
+	}
+
+	// The low bytes of a tailnet address, as netip sees them.
+	a := want.Addr()
+	tailnet := (a.Is4() && tailnetV4.Contains(a)) ||
+		(a.Is6() && a.Zone() == "" && tailnetV6.Contains(a) && strings.HasPrefix(s, "[fd7a:115c:a1e0:"))
+	low, isTailnet := tailnetLow24(fam, addr)
+	a16 := a.As16()
+	if wantLow := uint32(a16[13])<<16 | uint32(a16[14])<<8 | uint32(a16[15]); isTailnet != tailnet || tailnet && low != wantLow {
+		t.Errorf("tailnetLow24(%q) = %06x %v; netip %06x %v", s, low, isTailnet, wantLow, tailnet)
+	}
 }
+
+var (
+	tailnetV4 = netip.MustParsePrefix("100.64.0.0/10")
+	tailnetV6 = netip.MustParsePrefix("fd7a:115c:a1e0::/48")
+)
 
 // KubeTimestamps must agree with SplitKubeTimestamp on every line, in any
 // order: the cache may never leak one line's second into another's.

@@ -89,8 +89,8 @@ func TestMatchCustom(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			got, ok := m.Match([]byte(tc.line))
-			if got != tc.want || ok != (tc.want.Kind != KindNone) {
-				t.Errorf("Match(%q) = %+v, %v; want %+v", tc.line, got, ok, tc.want)
+			if want := withDst(t, tc.want, tc.line); got != want || ok != (tc.want.Kind != KindNone) {
+				t.Errorf("Match(%q) = %+v, %v; want %+v", tc.line, got, ok, want)
 			}
 			for i, s := range m.Signatures() {
 				if got.Custom.Has(i) != tc.want.Custom.Has(i) {

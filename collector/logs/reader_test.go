@@ -237,7 +237,11 @@ func TestReadPlainBadInput(t *testing.T) {
 func TestCountersMetrics(t *testing.T) {
 	r, c := newReader(t, logmatch.Signature{Name: "cert_fetch_failed", Pattern: `cert\(.*\): getCertPEM: .*`})
 	lines := strings.Join([]string{
+		`2026-11-24T09:32:15.000000001Z 2026/11/24 09:32:15 Program starting: v1.98.10-t36550d57f, Go 1.26.5: []string{"tailscaled"}`,
+		"2026-11-24T09:32:15.500000001Z 2026/11/24 09:32:15 peerapi: serving on http://[fd7a:115c:a1e0::5501:7c39]:36311",
 		"2026-11-24T09:32:16.000000001Z 2026/11/24 09:32:16 Drop: TCP{[fd7a:115c:a1e0:ab12:4843:cd96:625a:9516]:46650 > [fd7a:115c:a1e0::5501:7c39]:36311} 80 no rules matched",
+		// Another port of the same class: one series, counted twice.
+		"2026-11-24T09:32:16.500000001Z 2026/11/24 09:32:16 Drop: TCP{[fd7a:115c:a1e0::9]:46651 > [fd7a:115c:a1e0::5501:7c39]:22} 80 no rules matched",
 		"2026-11-24T09:32:17.000000001Z 2026/11/24 09:32:17 Drop: TCP{100.64.0.1:65076 > 100.64.0.2:443} 60 no rules matched",
 		"2026-11-24T09:32:18.000000001Z 2026/11/24 09:32:18 Accept: TCP{100.64.0.1:65076 > 100.64.0.2:443} 60 tcp ok",
 		`2026-11-24T09:32:19.000000001Z 2026/11/24 09:32:19 [RATELIMIT] format("%s: %s %d %s\n%s") (8 dropped)`,
@@ -252,7 +256,7 @@ func TestCountersMetrics(t *testing.T) {
 # HELP tailscale_tunnel_proxy_drops_total Packet-filter drops logged by the proxy (lower bound: tailscaled rate-limits drop logging), by reason, protocol, source address family and destination port class.
 # TYPE tailscale_tunnel_proxy_drops_total counter
 tailscale_tunnel_proxy_drops_total{family="ipv4",hostname="k8s.tn.ts.net",pod="ts-traefik-ingress-abc-0",port="443",protocol="tcp",reason="no_rules_matched"} 1
-tailscale_tunnel_proxy_drops_total{family="ipv6",hostname="k8s.tn.ts.net",pod="ts-traefik-ingress-abc-0",port="other",protocol="tcp",reason="no_rules_matched"} 1
+tailscale_tunnel_proxy_drops_total{family="ipv6",hostname="k8s.tn.ts.net",pod="ts-traefik-ingress-abc-0",port="other",protocol="tcp",reason="no_rules_matched"} 2
 # HELP tailscale_tunnel_proxy_last_drop_timestamp_seconds Time of the last logged drop (the line's timestamp when it has one, else when it was read).
 # TYPE tailscale_tunnel_proxy_last_drop_timestamp_seconds gauge
 tailscale_tunnel_proxy_last_drop_timestamp_seconds{hostname="k8s.tn.ts.net",pod="ts-traefik-ingress-abc-0"} 1.795512737e+09

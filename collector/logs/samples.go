@@ -25,8 +25,10 @@ func SampleLine(b []byte) string {
 // Samples keeps the matched lines of a stream worth showing in a report:
 // the first line of each kind of event, so that a flood of drops does not
 // hide the one TLS error, then the most recent others, Max in all. Accepts
-// explain no failure and are not kept. Its buffers are reused, so keeping
-// costs no allocation per line once they are full.
+// explain no failure and are not kept, nor (until diagnose uses them) the
+// peer API listener and version lines, which would take the places of
+// failures. Its buffers are reused, so keeping costs no allocation per
+// line once they are full.
 type Samples struct {
 	Max int
 
@@ -49,11 +51,14 @@ func (k *kept) set(ev logmatch.Event, line []byte) {
 
 // Keep offers one matched line; the Reader calls it.
 func (s *Samples) Keep(ev logmatch.Event, line []byte) {
-	if s.Max <= 0 || ev.Kind == logmatch.KindAccept {
+	switch ev.Kind {
+	case logmatch.KindAccept, logmatch.KindPeerAPIServing, logmatch.KindProgramStarting:
 		return
 	}
-	key := ev
-	key.Length, key.Custom, key.Suppressed = 0, 0, 0
+	if s.Max <= 0 {
+		return
+	}
+	key := ev.Key()
 	if !s.seen[key] && len(s.distinct) < s.Max {
 		if s.seen == nil {
 			s.seen = map[logmatch.Event]bool{}

@@ -70,6 +70,15 @@ func TestSamples(t *testing.T) {
 		{"accepts are no failure", func(s *Samples) {
 			s.Keep(tailOKEvent, []byte(tailOK))
 		}, nil},
+		{"ports and destinations do not make a kind", func(s *Samples) {
+			s.Keep(logmatch.Event{Kind: logmatch.KindDrop, DstFamily: logmatch.FamilyIPv6, DstPort: 36311, InferredPeerAPIPort: 36311}, []byte("a"))
+			s.Keep(logmatch.Event{Kind: logmatch.KindDrop, DstFamily: logmatch.FamilyIPv4, DstPort: 22}, []byte("b"))
+			s.Keep(logmatch.Event{Kind: logmatch.KindTLSHandshakeError}, []byte("c"))
+		}, []string{"a", "c", "b"}},
+		{"listener and version lines are no failure", func(s *Samples) {
+			s.Keep(logmatch.Event{Kind: logmatch.KindProgramStarting, Version: logmatch.Version{Major: 1, Minor: 98, Patch: 10}}, []byte("v"))
+			s.Keep(logmatch.Event{Kind: logmatch.KindPeerAPIServing, DstFamily: logmatch.FamilyIPv4, DstPort: 46590}, []byte("p"))
+		}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := &Samples{Max: 5}

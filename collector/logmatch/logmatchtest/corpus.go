@@ -35,7 +35,7 @@ var chatter = []string{
 	"health(warnable=network-status): ok",
 	"peer keys: [%s] [%s] [%s]",
 	"LinkChange: major, rebinding. New state: interfaces.State{defaultRoute=eth0 ifs={eth0:[10.244.%d.%d/24]} v4=true v6=false}",
-	"peerapi: serving on http://100.%d.%d.%d:%d",
+	"peerapi: got ingress conn w/o serveConfig; rejecting",
 	"ipnlocal: Switching ipn state Starting -> Running (WantRunning=true, nm=true)",
 	"dns: Set: {DefaultResolvers:[] Routes:{} SearchDomains:[tail%x.ts.net] Hosts:%d}",
 	"tsdial: bart table size: %d",
@@ -51,6 +51,8 @@ var events = []string{
 	"http: TLS handshake error from 100.%d.%d.%d:%d: client sent an HTTP request to an HTTPS server",
 	"peerapi: ingress: denied; no ingress cap from [fd7a:115c:a1e0::%x]:%d",
 	`[RATELIMIT] format("%%s: %%s %%d %%s\n%%s") (%d dropped)`,
+	"peerapi: serving on http://100.%d.%d.%d:%d",
+	`Program starting: v1.98.%d-t36550d57f, Go 1.26.5: []string{"/usr/local/bin/tailscaled", "--state=kube:ts-ingress-%d"}`,
 }
 
 // boot are containerboot's lines: "boot: " and its own timestamp, no Go
@@ -205,6 +207,8 @@ const (
 	RegexpTLS
 	RegexpIngress
 	RegexpRateLimit
+	RegexpPeerAPIServing
+	RegexpProgramStarting
 )
 
 // NewRegexps compiles the built-in events' expressions.
@@ -215,6 +219,8 @@ func NewRegexps() Regexps {
 		regexp.MustCompile(`TLS handshake error from (\S+): (.*)$`),
 		regexp.MustCompile(`ingress: denied; no ingress cap from (\S+)`),
 		regexp.MustCompile(`\[RATELIMIT\] format\("(.*)"\)(?: \((\d+) dropped\))?`),
+		regexp.MustCompile(`peerapi: serving on http://(\S+):(\d+)$`),
+		regexp.MustCompile(`Program starting: v(\d+)\.(\d+)\.(\d+)(-\S*)?(?:, Go |: )`),
 	}
 }
 
