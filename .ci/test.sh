@@ -39,6 +39,9 @@ echo "--- go test -race"
 # The end-to-end run against Prometheus leaves its scrape for the checks below.
 TTE_SCRAPE_OUT="$scrape" go test -race -count=1 -timeout 40m ./...
 
+echo "--- benchmarks, one pass each (their self-checks; figures are taken by hand)"
+go test -run '^$' -bench 'Match|Reader' -benchtime 1x ./collector/logmatch/ ./collector/logs/
+
 echo "--- dashboards and alert rules (.ci/promcheck)"
 [ -s "$scrape" ] || { echo "FATAL: the end-to-end test left no scrape in $scrape" >&2; exit 1; }
 (cd .ci/promcheck && test -z "$(gofmt -l .)" && go vet ./... && PROMCHECK_SCRAPE="$scrape" go test -count=1 ./...)
