@@ -1,6 +1,6 @@
 // Package config is the exporter's typed configuration: probe modules,
 // static targets and vantages, loaded from YAML and from flags, validated
-// before anything runs. It knows nothing about probing; package probes turns
+// before anything runs. It knows nothing about probing; package scheduler turns
 // a Target into a prober.Request.
 package config
 

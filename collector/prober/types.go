@@ -3,7 +3,7 @@
 // phase and naming why a failed probe failed with a bounded Reason.
 //
 // A probe is a function of its Request; it owns no schedule, registry or
-// HTTP server. The scheduler and the /probe handler (package probes) both
+// HTTP server. The scheduler and the /probe handler (package scheduler) both
 // call Probe and turn the Result into metrics.
 package prober
 
