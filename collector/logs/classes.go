@@ -30,15 +30,15 @@ func (f *PodFacts) learn(ev logmatch.Event) {
 	}
 }
 
-// merge takes what g knows over what f knows.
-func (f *PodFacts) merge(g PodFacts) {
-	if g.Ports.IPv4 != 0 {
+// fill takes from g what f does not know yet: f learned from later lines.
+func (f *PodFacts) fill(g PodFacts) {
+	if f.Ports.IPv4 == 0 {
 		f.Ports.IPv4 = g.Ports.IPv4
 	}
-	if g.Ports.IPv6 != 0 {
+	if f.Ports.IPv6 == 0 {
 		f.Ports.IPv6 = g.Ports.IPv6
 	}
-	if g.Version != (logmatch.Version{}) {
+	if f.Version == (logmatch.Version{}) {
 		f.Version = g.Version
 	}
 }

@@ -161,13 +161,14 @@ func (h Stream) Event(ev logmatch.Event, at time.Time, m *logmatch.Matcher) {
 	s.events[ev.Key()]++
 }
 
-// Learn takes what a line of the pod's log written before the stream
-// started says about the proxy (a head read): the peer API ports and the
-// version, and nothing else. Such lines are not counted.
+// Learn takes what lines of the pod's log written before the stream
+// started say about the proxy (a head read): the peer API ports and the
+// version, where the stream has not learned them from its own, later,
+// lines. Such lines are not counted.
 func (h Stream) Learn(f PodFacts) {
 	h.c.mu.Lock()
 	defer h.c.mu.Unlock()
-	h.s.head.merge(f)
+	h.s.head.fill(f)
 }
 
 // Facts returns what the stream has learned about its proxy so far.

@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -54,6 +55,7 @@ func TestPodLogsThroughAPIServer(t *testing.T) {
 	t.Run("huge line and binary garbage", func(t *testing.T) { testBadLines(t, c) })
 	t.Run("target dropped and added again keeps its series", func(t *testing.T) { testResync(t, c) })
 	t.Run("tail of a pod's log", func(t *testing.T) { testTailPod(t, c) })
+	t.Run("peer API port from the head of the log", func(t *testing.T) { testHeadRead(t, c) })
 	// Last: it restarts the shared apiserver.
 	t.Run("apiserver restart", func(t *testing.T) { testAPIServerRestart(t, c) })
 }
@@ -77,11 +79,11 @@ func newKubeEnv(t testing.TB, c *kubetest.Cluster) *kubeEnv {
 // pod creates a running proxy pod on the env's node.
 func (e *kubeEnv) pod(t testing.TB, name string) FollowTarget {
 	t.Helper()
-	kubetest.CreatePod(t, e.c.AdminClient(), &corev1.Pod{
+	created := kubetest.CreatePod(t, e.c.AdminClient(), &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Namespace: e.ns, Name: name, Labels: map[string]string{"tailscale.com/managed": "true"}},
 		Spec:       corev1.PodSpec{NodeName: e.ns, Containers: []corev1.Container{{Name: discovery.ProxyContainer}}},
 	})
-	return FollowTarget{Pod: PodRef{Namespace: e.ns, Name: name}, Hostname: name + ".tn.ts.net"}
+	return FollowTarget{Pod: PodRef{Namespace: e.ns, Name: name, UID: string(created.UID)}, Hostname: name + ".tn.ts.net"}
 }
 
 func (e *kubeEnv) append(tgt FollowTarget, lines ...string) {
@@ -569,8 +571,8 @@ func testForbidden(t *testing.T, c *kubetest.Cluster) {
 	if got, _ := exported(t, pa.Counters); got != 1 {
 		t.Errorf("scrape_collector_success with the stream up = %v, want 1", got)
 	}
-	if n := e.kubelet.Requests(); n != 1 {
-		t.Errorf("the kubelet got %d log requests, want 1 (the allowed pod's): a denied request must not reach it", n)
+	if n := e.kubelet.Requests(); n != 2 {
+		t.Errorf("the kubelet got %d log requests, want 2 (the allowed pod's stream and head read): a denied request must not reach it", n)
 	}
 	errLines := logs.linesWith("level=error")
 	if len(errLines) != 1 {
@@ -875,4 +877,46 @@ func (s *syncBuffer) linesWith(sub string) []string {
 		}
 	}
 	return out
+}
+
+// testHeadRead: the peer API port and version a proxy logged before the
+// follower started come from one bounded read of the head of its log, so
+// a relay's drop to that port is peerapi, not other; the head's lines are
+// not counted.
+func testHeadRead(t *testing.T, c *kubetest.Cluster) {
+	e := newKubeEnv(t, c)
+	client, _ := newClient(t, c.RESTConfig(c.AdminToken))
+	p, ctx := startPodLogs(t, client, log.NewNopLogger())
+	tgt := e.pod(t, "ts-funnel-0")
+	const self6, port = "fd7a:115c:a1e0::5501:7c39", 45678
+	if logmatch.InferPeerAPIPort(netip.MustParseAddr(self6)) == port {
+		t.Fatalf("pick a port that is not the inferred one")
+	}
+	e.appendAt(tgt, time.Now().Add(-time.Hour),
+		"2026/11/24 09:32:15 Program starting: v1.102.1-t36550d57f, Go 1.26.5: []string{\"tailscaled\"}",
+		fmt.Sprintf("2026/11/24 09:32:16 peerapi: serving on http://[%s]:%d", self6, port),
+		"2026/11/24 09:32:16 "+strings.Repeat("x", 300<<10)) // beyond HeadReadBytes, cut off
+	p.Sync(ctx, []FollowTarget{tgt})
+	e.kubelet.WaitOpenStreams(t, 1, kubeWait)
+	e.append(tgt, fmt.Sprintf("Drop: TCP{[fd7a:115c:a1e0:ab12:4843:cd96:625a:9516]:46650 > [%s]:%d} 80 no rules matched", self6, port))
+	k := keyOf(tgt)
+	peerAPI := map[string]string{"pod": tgt.Pod.Name, "port": "peerapi", "family": "ipv6", "protocol": "tcp"}
+	var got float64
+	eventually(t, func() string { return fmt.Sprintf("peerapi drops = %v, want 1", got) },
+		func() bool {
+			got, _ = sample(t, p.Counters, "tailscale_tunnel_proxy_drops_total", peerAPI)
+			return got == 1
+		})
+	tot := p.Counters.Totals(k)
+	if tot.Lines != 1 {
+		t.Errorf("%d lines counted, want 1: the head read counts nothing", tot.Lines)
+	}
+	if tot.Facts.Ports.IPv6 != port || tot.Facts.Version.Minor != 102 || tot.Facts.Version.Patch != 1 {
+		t.Errorf("facts = %+v, want peer API port %d and version 1.102.1", tot.Facts, port)
+	}
+	for cl := range tot.Classified {
+		if cl.Source != logmatch.PortSourceLearned {
+			t.Errorf("class %s from a port %s, want learned", cl.Class, cl.Source)
+		}
+	}
 }
