@@ -360,8 +360,10 @@ func (bc *bodyCutter) wrap(rt http.RoundTripper) http.RoundTripper {
 	return cutTransport{bc: bc, next: rt}
 }
 
-// cutTransport tracks the bodies of pod log responses. It unwraps to the
-// real transport so that its idle connections can be closed.
+// cutTransport tracks the bodies of pod log responses, but for head reads
+// (limitBytes): a failed head read is no stream error, so a cut there
+// would be one the test cannot account for. It unwraps to the real
+// transport so that its idle connections can be closed.
 type cutTransport struct {
 	bc   *bodyCutter
 	next http.RoundTripper
@@ -371,7 +373,7 @@ func (ct cutTransport) WrappedRoundTripper() http.RoundTripper { return ct.next 
 
 func (ct cutTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	resp, err := ct.next.RoundTrip(r)
-	if err != nil || !strings.HasSuffix(r.URL.Path, "/log") {
+	if err != nil || !strings.HasSuffix(r.URL.Path, "/log") || r.URL.Query().Has("limitBytes") {
 		return resp, err
 	}
 	b := &cutBody{ReadCloser: resp.Body, bc: ct.bc}
