@@ -887,7 +887,10 @@ func (s *syncBuffer) linesWith(sub string) []string {
 // not counted.
 func testHeadRead(t *testing.T, c *kubetest.Cluster) {
 	e := newKubeEnv(t, c)
-	client, _ := newClient(t, c.RESTConfig(c.AdminToken))
+	var heads atomic.Int32
+	cfg := c.RESTConfig(c.AdminToken)
+	cfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper { return headCounter{n: &heads, next: rt} }
+	client, _ := newClient(t, cfg)
 	p, ctx := startPodLogs(t, client, log.NewNopLogger())
 	tgt := e.pod(t, "ts-funnel-0")
 	const self6, port = "fd7a:115c:a1e0::5501:7c39", 45678
@@ -921,4 +924,36 @@ func testHeadRead(t *testing.T, c *kubetest.Cluster) {
 			t.Errorf("class %s from a port %s, want learned", cl.Class, cl.Source)
 		}
 	}
+
+	// A reconnect, and a new follower of the same pod (its hostname
+	// changed), take the port from the cache: no second head read.
+	e.kubelet.CutStreams()
+	eventually(t, func() string { return "no reconnect after the cut" },
+		func() bool { t := p.Counters.Totals(k); return t.Reconnects >= 1 && t.Up })
+	renamed := tgt
+	renamed.Hostname = "renamed.tn.ts.net"
+	p.Sync(ctx, []FollowTarget{renamed})
+	eventually(t, func() string { return "the renamed stream did not open" },
+		func() bool { return p.Counters.Totals(keyOf(renamed)).Up })
+	if got := p.Counters.Totals(keyOf(renamed)).Facts.Ports.IPv6; got != port {
+		t.Errorf("renamed stream's peer API port = %d, want %d from the cache", got, port)
+	}
+	if n := heads.Load(); n != 1 {
+		t.Errorf("%d head reads, want 1", n)
+	}
+}
+
+// headCounter counts head reads (pod log requests with limitBytes).
+type headCounter struct {
+	n    *atomic.Int32
+	next http.RoundTripper
+}
+
+func (h headCounter) WrappedRoundTripper() http.RoundTripper { return h.next }
+
+func (h headCounter) RoundTrip(r *http.Request) (*http.Response, error) {
+	if strings.HasSuffix(r.URL.Path, "/log") && r.URL.Query().Has("limitBytes") {
+		h.n.Add(1)
+	}
+	return h.next.RoundTrip(r)
 }
