@@ -590,8 +590,8 @@ func TestEndToEndLogsFromStdin(t *testing.T) {
 		return l["node.tn.ts.net/"] == bursts*(sim.ProxyLogBurstLines+1)
 	})
 	drops := series(fams, "tailscale_tunnel_proxy_drops_total", "family")
-	if drops["node.tn.ts.net/ipv6"] != bursts || len(drops) != 1 {
-		t.Errorf("drops = %v, want %d ipv6", drops, bursts)
+	if drops["node.tn.ts.net/ipv6"] != bursts || drops["node.tn.ts.net/ipv4"] != 0 || len(drops) != 2 {
+		t.Errorf("drops = %v, want %d ipv6 and ipv4 at 0 (its zero series)", drops, bursts)
 	}
 	if tls := series(fams, "tailscale_tunnel_proxy_tls_handshake_errors_total", "cause"); tls["node.tn.ts.net/eof"] != 2*bursts {
 		t.Errorf("TLS handshake errors = %v, want %d eof", tls, 2*bursts)

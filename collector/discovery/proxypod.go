@@ -40,8 +40,11 @@ type Parent struct {
 type ProxyPod struct {
 	Namespace string
 	Name      string
-	Parent    Parent
-	Ready     bool
+	// UID tells a pod from a later one of the same name (a StatefulSet
+	// recreates its pods under their names).
+	UID    string
+	Parent Parent
+	Ready  bool
 	// Restarts is the restart count of the tailscale container.
 	Restarts int32
 	// Image is the tailscale container's image as the pod spec names it.
@@ -61,6 +64,7 @@ func ProxyPodFromPod(pod *corev1.Pod) (ProxyPod, bool) {
 	p := ProxyPod{
 		Namespace: pod.Namespace,
 		Name:      pod.Name,
+		UID:       string(pod.UID),
 		Parent: Parent{
 			Type:      pod.Labels[LabelParentType],
 			Namespace: pod.Labels[LabelParentNamespace],

@@ -55,7 +55,10 @@ type streamCounts struct {
 	lines, bytes, truncated atomic.Uint64
 
 	events     map[logmatch.Event]uint64
-	suppressed map[bool]uint64 // by FilterFormat
+	series     map[series]uint64     // the labelled families, zeros included
+	classified map[Classified]uint64 // drops and accepts by where they went
+	head       PodFacts              // learned from the followed lines (and a head read)
+	suppressed map[bool]uint64       // by FilterFormat
 	signatures map[string]uint64
 	lastDrop   time.Time
 	up         bool
@@ -82,7 +85,7 @@ func NewCounters() *Counters {
 func (c *Counters) stream(k StreamKey) *streamCounts {
 	s, ok := c.streams[k]
 	if !ok {
-		s = &streamCounts{events: map[logmatch.Event]uint64{}, suppressed: map[bool]uint64{}, signatures: map[string]uint64{}, errors: map[ErrorKind]uint64{}}
+		s = &streamCounts{events: map[logmatch.Event]uint64{}, series: zeroSeries(), classified: map[Classified]uint64{}, suppressed: map[bool]uint64{}, signatures: map[string]uint64{}, errors: map[ErrorKind]uint64{}}
 		c.streams[k] = s
 	}
 	return s
@@ -125,10 +128,21 @@ func (h Stream) Event(ev logmatch.Event, at time.Time, m *logmatch.Matcher) {
 			}
 		}
 	}
+	var class logmatch.DropClass
+	var src logmatch.PortSource
 	switch ev.Kind {
 	case logmatch.KindRateLimit:
 		s.suppressed[ev.FilterFormat] += uint64(ev.Suppressed)
-	case logmatch.KindDrop:
+	case logmatch.KindPeerAPIServing, logmatch.KindProgramStarting:
+		s.head.learn(ev)
+	case logmatch.KindDrop, logmatch.KindAccept:
+		// Classified now, with the peer API port known at this line: a
+		// later "serving on" line (new addresses) does not move past drops.
+		class, src = logmatch.Classify(ev, s.head.Ports)
+		s.classified[Classified{Event: ev.Key(), Class: class, Source: src}]++
+		if ev.Kind == logmatch.KindAccept {
+			break
+		}
 		if at.IsZero() {
 			at = time.Now()
 		}
@@ -136,12 +150,32 @@ func (h Stream) Event(ev logmatch.Event, at time.Time, m *logmatch.Matcher) {
 			s.lastDrop = at
 		}
 	}
+	if k, ok := labelsOf(ev, class); ok {
+		s.series[k]++
+	}
 	// Every matched line is counted by its key, also the kinds no family
 	// shows (rate-limit notices, lines only signatures matched, peer API
 	// listeners, versions), so that Totals tells a report all that matched.
 	// The key has no per-line numbers (ports, lengths), so it stays bounded
 	// and maps one to one to the label sets emit writes.
 	s.events[ev.Key()]++
+}
+
+// Learn takes what lines of the pod's log written before the stream
+// started say about the proxy (a head read): the peer API ports and the
+// version, where the stream has not learned them from its own, later,
+// lines. Such lines are not counted.
+func (h Stream) Learn(f PodFacts) {
+	h.c.mu.Lock()
+	defer h.c.mu.Unlock()
+	h.s.head.fill(f)
+}
+
+// Facts returns what the stream has learned about its proxy so far.
+func (h Stream) Facts() PodFacts {
+	h.c.mu.Lock()
+	defer h.c.mu.Unlock()
+	return h.s.head
 }
 
 // SetUp records whether the stream is connected.
@@ -204,7 +238,13 @@ func (c *Counters) Forget(k StreamKey) {
 type Totals struct {
 	// Events counts every matched line by its key (per-line numbers
 	// zeroed), rate-limit notices and signature-only lines included.
-	Events     map[logmatch.Event]uint64
+	Events map[logmatch.Event]uint64
+	// Classified counts the drop and accept lines of Events again, by
+	// where they went when they were read.
+	Classified map[Classified]uint64
+	// Facts is what the stream learned about the proxy: its peer API
+	// ports and version.
+	Facts      PodFacts
 	Lines      uint64
 	Reconnects uint64
 	Up         bool
@@ -218,9 +258,13 @@ func (c *Counters) Totals(k StreamKey) Totals {
 	if !ok {
 		return Totals{}
 	}
-	t := Totals{Events: map[logmatch.Event]uint64{}, Lines: s.lines.Load(), Reconnects: s.reconnects, Up: s.up}
+	t := Totals{Events: map[logmatch.Event]uint64{}, Classified: map[Classified]uint64{}, Facts: s.head,
+		Lines: s.lines.Load(), Reconnects: s.reconnects, Up: s.up}
 	for ev, n := range s.events {
 		t.Events[ev] = n
+	}
+	for c, n := range s.classified {
+		t.Classified[c] = n
 	}
 	return t
 }
@@ -230,10 +274,10 @@ const ns = collector.Namespace
 var (
 	streamLabels = []string{"hostname", "pod"}
 	descDrops    = prometheus.NewDesc(ns+"_proxy_drops_total",
-		"Packet-filter drops logged by the proxy (lower bound: tailscaled rate-limits drop logging), by reason, protocol, source address family and destination port class.",
+		"Packet-filter drops logged by the proxy (lower bound: tailscaled rate-limits drop logging), by reason, protocol, source address family and where the packet went: port=\"443\" or \"80\" (a served port: a real drop), \"peerapi\" (a TCP SYN to the node's peer API port, which tailscaled logs as a drop and then lets through, net/tstun/wrap.go: every Funnel relay connection makes one; not a failure), \"other\" (any other port, or a non-tailnet destination).",
 		append(streamLabels, "reason", "protocol", "family", "port"), nil)
 	descAccepts = prometheus.NewDesc(ns+"_proxy_accepts_total",
-		"Packet-filter accepts logged by the proxy (only at verbose logging), by protocol, source family and destination port class.",
+		"Packet-filter accepts logged by the proxy (only at verbose logging), by protocol, source family and where the packet went (port: 443, 80, peerapi, other).",
 		append(streamLabels, "protocol", "family", "port"), nil)
 	descTLSErrors = prometheus.NewDesc(ns+"_proxy_tls_handshake_errors_total",
 		"TLS handshake errors logged by the proxy's HTTPS server, by cause (eof, cert_unavailable, plain_http, other) and client family.",
@@ -319,16 +363,16 @@ func (s *streamCounts) emit(ch chan<- prometheus.Metric, k StreamKey) {
 	counter := func(d *prometheus.Desc, v uint64, extra ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), append([]string{k.Hostname, k.Pod}, extra...)...)
 	}
-	for ev, n := range s.events {
-		switch ev.Kind {
+	for k, n := range s.series {
+		switch k.kind {
 		case logmatch.KindDrop:
-			counter(descDrops, n, ev.Reason.String(), ev.Protocol.String(), ev.Family.String(), ev.Port.String())
+			counter(descDrops, n, k.reason.String(), k.protocol.String(), k.family.String(), k.port.String())
 		case logmatch.KindAccept:
-			counter(descAccepts, n, ev.Protocol.String(), ev.Family.String(), ev.Port.String())
+			counter(descAccepts, n, k.protocol.String(), k.family.String(), k.port.String())
 		case logmatch.KindTLSHandshakeError:
-			counter(descTLSErrors, n, ev.TLSCause.String(), ev.Family.String())
+			counter(descTLSErrors, n, k.cause.String(), k.family.String())
 		case logmatch.KindIngressDenied:
-			counter(descIngressDenied, n, ev.Family.String())
+			counter(descIngressDenied, n, k.family.String())
 		}
 	}
 	for f, n := range s.suppressed {

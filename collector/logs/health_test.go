@@ -110,7 +110,7 @@ func TestLogsCollectorFailsWhenEveryStreamIsDown(t *testing.T) {
 			if got != tt.want {
 				t.Errorf("scrape_collector_success = %v, want %v", got, tt.want)
 			}
-			err := c.Update(make(chan prometheus.Metric, 100))
+			err := c.Update(make(chan prometheus.Metric, 1000)) // room for every series: Update sends them all
 			if tt.wantErr == "" {
 				if err != nil {
 					t.Errorf("Update error = %v, want none", err)
@@ -133,7 +133,7 @@ func TestLogsCollectorErrorIsBounded(t *testing.T) {
 	for _, pod := range []string{"ts-0", "ts-1", "ts-2", "ts-3", "ts-4", "ts-5"} {
 		c.hold(StreamKey{Pod: pod}).Failed(ErrUnreachable)
 	}
-	err := c.Update(make(chan prometheus.Metric, 100))
+	err := c.Update(make(chan prometheus.Metric, 1000)) // room for every series: Update sends them all
 	const want = "every log stream is down (6): pod ts-0: unreachable; pod ts-1: unreachable; pod ts-2: unreachable; pod ts-3: unreachable; and 2 more"
 	if err == nil || err.Error() != want {
 		t.Errorf("Update error = %v, want %q", err, want)

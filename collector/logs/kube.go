@@ -20,9 +20,11 @@ import (
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/internal/kubeapi"
 )
 
-// PodRef names a pod.
+// PodRef names a pod. UID, when known, tells it from a later pod of the
+// same name; what a head read learned is cached by it.
 type PodRef struct {
 	Namespace, Name string
+	UID             string
 }
 
 // FollowTarget is a pod to follow and the hostname its counts carry.
@@ -51,7 +53,7 @@ func FollowTargets(pods []discovery.ProxyPod, eps []discovery.Endpoint) []Follow
 		if n != 1 {
 			host = ""
 		}
-		out = append(out, FollowTarget{Pod: PodRef{p.Namespace, p.Name}, Hostname: host})
+		out = append(out, FollowTarget{Pod: PodRef{p.Namespace, p.Name, p.UID}, Hostname: host})
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Pod.Namespace != out[j].Pod.Namespace {
@@ -85,8 +87,13 @@ type PodLogs struct {
 
 	mu      sync.Mutex
 	running map[PodRef]*follower
+	facts   map[string]PodFacts // by pod UID: head reads, then what followers learned
 	wg      sync.WaitGroup
 }
+
+// HeadReadBytes bounds the read of the start of a pod's log for its peer
+// API ports and version: tailscaled logs them within its first seconds.
+const HeadReadBytes = 256 << 10
 
 type follower struct {
 	target FollowTarget
@@ -103,8 +110,15 @@ func (p *PodLogs) Sync(ctx context.Context, targets []FollowTarget) {
 		p.running = map[PodRef]*follower{}
 	}
 	want := make(map[PodRef]FollowTarget, len(targets))
+	uids := make(map[string]bool, len(targets))
 	for _, t := range targets {
 		want[t.Pod] = t
+		uids[t.Pod.UID] = true
+	}
+	for uid := range p.facts {
+		if !uids[uid] {
+			delete(p.facts, uid)
+		}
 	}
 	for ref, f := range p.running {
 		if t, ok := want[ref]; !ok || t != f.target {
@@ -147,6 +161,8 @@ func (p *PodLogs) follow(ctx context.Context, t FollowTarget, stream Stream) {
 		maxB = max(time.Minute, minB)
 	}
 	pos := Position{Time: time.Now()}
+	defer p.keepFacts(t.Pod, stream)
+	headDone := false
 	backoff := minB
 	var lastKind ErrorKind
 	for opened, first := false, true; ; first = false {
@@ -173,6 +189,9 @@ func (p *PodLogs) follow(ctx context.Context, t FollowTarget, stream Stream) {
 			}
 			opened, lastKind = true, ""
 			stream.SetUp(true)
+			if !headDone {
+				headDone = p.learnHead(ctx, t.Pod, stream, logger)
+			}
 			before := pos
 			if !first {
 				// Read after the current stream is open, not before: a
@@ -207,6 +226,57 @@ func (p *PodLogs) follow(ctx context.Context, t FollowTarget, stream Stream) {
 		}
 		backoff = min(backoff*2, maxB)
 	}
+}
+
+// learnHead gives the stream what the start of the pod's log says about
+// the proxy (its peer API ports, its version), which a stream from "now"
+// never sees: from the cache, else from one bounded read of the current
+// container's log, whose lines are not counted. It reports whether the
+// stream has it; a failed read is tried again at the next open, and
+// until then drops are classified with an inferred port.
+func (p *PodLogs) learnHead(ctx context.Context, pod PodRef, stream Stream, logger log.Logger) bool {
+	p.mu.Lock()
+	f, ok := p.facts[pod.UID]
+	p.mu.Unlock()
+	if ok {
+		stream.Learn(f)
+		return true
+	}
+	limit := int64(HeadReadBytes)
+	rc, err := p.Client.CoreV1().Pods(pod.Namespace).GetLogs(pod.Name, &corev1.PodLogOptions{
+		Container: discovery.ProxyContainer, LimitBytes: &limit,
+	}).Stream(ctx)
+	if err == nil {
+		f, err = readFacts(rc, p.Matcher.Load(), p.MaxLineLength)
+		rc.Close()
+	}
+	if err != nil {
+		level.Debug(logger).Log("msg", "cannot read the start of the proxy log; the peer API port is inferred", "err", describe(err, pod))
+		return false
+	}
+	stream.Learn(f)
+	p.keepFacts(pod, stream)
+	return true
+}
+
+// keepFacts caches what the stream knows about its pod, for a later
+// follower of the same pod (a reconnect or a new hostname); it learned the
+// latest lines, so it replaces what the cache had. Not for a pod that is
+// no longer followed, nor one without a UID.
+func (p *PodLogs) keepFacts(pod PodRef, stream Stream) {
+	if pod.UID == "" {
+		return
+	}
+	f := stream.Facts()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, followed := p.running[pod]; !followed {
+		return
+	}
+	if p.facts == nil {
+		p.facts = map[string]PodFacts{}
+	}
+	p.facts[pod.UID] = f
 }
 
 // readPrevious counts the lines of the proxy container's previous instance

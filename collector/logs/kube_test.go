@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -54,6 +55,7 @@ func TestPodLogsThroughAPIServer(t *testing.T) {
 	t.Run("huge line and binary garbage", func(t *testing.T) { testBadLines(t, c) })
 	t.Run("target dropped and added again keeps its series", func(t *testing.T) { testResync(t, c) })
 	t.Run("tail of a pod's log", func(t *testing.T) { testTailPod(t, c) })
+	t.Run("peer API port from the head of the log", func(t *testing.T) { testHeadRead(t, c) })
 	// Last: it restarts the shared apiserver.
 	t.Run("apiserver restart", func(t *testing.T) { testAPIServerRestart(t, c) })
 }
@@ -77,11 +79,11 @@ func newKubeEnv(t testing.TB, c *kubetest.Cluster) *kubeEnv {
 // pod creates a running proxy pod on the env's node.
 func (e *kubeEnv) pod(t testing.TB, name string) FollowTarget {
 	t.Helper()
-	kubetest.CreatePod(t, e.c.AdminClient(), &corev1.Pod{
+	created := kubetest.CreatePod(t, e.c.AdminClient(), &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Namespace: e.ns, Name: name, Labels: map[string]string{"tailscale.com/managed": "true"}},
 		Spec:       corev1.PodSpec{NodeName: e.ns, Containers: []corev1.Container{{Name: discovery.ProxyContainer}}},
 	})
-	return FollowTarget{Pod: PodRef{Namespace: e.ns, Name: name}, Hostname: name + ".tn.ts.net"}
+	return FollowTarget{Pod: PodRef{Namespace: e.ns, Name: name, UID: string(created.UID)}, Hostname: name + ".tn.ts.net"}
 }
 
 func (e *kubeEnv) append(tgt FollowTarget, lines ...string) {
@@ -358,8 +360,10 @@ func (bc *bodyCutter) wrap(rt http.RoundTripper) http.RoundTripper {
 	return cutTransport{bc: bc, next: rt}
 }
 
-// cutTransport tracks the bodies of pod log responses. It unwraps to the
-// real transport so that its idle connections can be closed.
+// cutTransport tracks the bodies of pod log responses, but for head reads
+// (limitBytes): a failed head read is no stream error, so a cut there
+// would be one the test cannot account for. It unwraps to the real
+// transport so that its idle connections can be closed.
 type cutTransport struct {
 	bc   *bodyCutter
 	next http.RoundTripper
@@ -369,7 +373,7 @@ func (ct cutTransport) WrappedRoundTripper() http.RoundTripper { return ct.next 
 
 func (ct cutTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	resp, err := ct.next.RoundTrip(r)
-	if err != nil || !strings.HasSuffix(r.URL.Path, "/log") {
+	if err != nil || !strings.HasSuffix(r.URL.Path, "/log") || r.URL.Query().Has("limitBytes") {
 		return resp, err
 	}
 	b := &cutBody{ReadCloser: resp.Body, bc: ct.bc}
@@ -569,8 +573,8 @@ func testForbidden(t *testing.T, c *kubetest.Cluster) {
 	if got, _ := exported(t, pa.Counters); got != 1 {
 		t.Errorf("scrape_collector_success with the stream up = %v, want 1", got)
 	}
-	if n := e.kubelet.Requests(); n != 1 {
-		t.Errorf("the kubelet got %d log requests, want 1 (the allowed pod's): a denied request must not reach it", n)
+	if n := e.kubelet.Requests(); n != 2 {
+		t.Errorf("the kubelet got %d log requests, want 2 (the allowed pod's stream and head read): a denied request must not reach it", n)
 	}
 	errLines := logs.linesWith("level=error")
 	if len(errLines) != 1 {
@@ -875,4 +879,81 @@ func (s *syncBuffer) linesWith(sub string) []string {
 		}
 	}
 	return out
+}
+
+// testHeadRead: the peer API port and version a proxy logged before the
+// follower started come from one bounded read of the head of its log, so
+// a relay's drop to that port is peerapi, not other; the head's lines are
+// not counted.
+func testHeadRead(t *testing.T, c *kubetest.Cluster) {
+	e := newKubeEnv(t, c)
+	var heads atomic.Int32
+	cfg := c.RESTConfig(c.AdminToken)
+	cfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper { return headCounter{n: &heads, next: rt} }
+	client, _ := newClient(t, cfg)
+	p, ctx := startPodLogs(t, client, log.NewNopLogger())
+	tgt := e.pod(t, "ts-funnel-0")
+	const self6, port = "fd7a:115c:a1e0::5501:7c39", 45678
+	if logmatch.InferPeerAPIPort(netip.MustParseAddr(self6)) == port {
+		t.Fatalf("pick a port that is not the inferred one")
+	}
+	e.appendAt(tgt, time.Now().Add(-time.Hour),
+		"2026/11/24 09:32:15 Program starting: v1.102.1-t36550d57f, Go 1.26.5: []string{\"tailscaled\"}",
+		fmt.Sprintf("2026/11/24 09:32:16 peerapi: serving on http://[%s]:%d", self6, port),
+		"2026/11/24 09:32:16 "+strings.Repeat("x", 300<<10)) // beyond HeadReadBytes, cut off
+	p.Sync(ctx, []FollowTarget{tgt})
+	e.kubelet.WaitOpenStreams(t, 1, kubeWait)
+	e.append(tgt, fmt.Sprintf("Drop: TCP{[fd7a:115c:a1e0:ab12:4843:cd96:625a:9516]:46650 > [%s]:%d} 80 no rules matched", self6, port))
+	k := keyOf(tgt)
+	peerAPI := map[string]string{"pod": tgt.Pod.Name, "port": "peerapi", "family": "ipv6", "protocol": "tcp"}
+	var got float64
+	eventually(t, func() string { return fmt.Sprintf("peerapi drops = %v, want 1", got) },
+		func() bool {
+			got, _ = sample(t, p.Counters, "tailscale_tunnel_proxy_drops_total", peerAPI)
+			return got == 1
+		})
+	tot := p.Counters.Totals(k)
+	if tot.Lines != 1 {
+		t.Errorf("%d lines counted, want 1: the head read counts nothing", tot.Lines)
+	}
+	if tot.Facts.Ports.IPv6 != port || tot.Facts.Version.Minor != 102 || tot.Facts.Version.Patch != 1 {
+		t.Errorf("facts = %+v, want peer API port %d and version 1.102.1", tot.Facts, port)
+	}
+	for cl := range tot.Classified {
+		if cl.Source != logmatch.PortSourceLearned {
+			t.Errorf("class %s from a port %s, want learned", cl.Class, cl.Source)
+		}
+	}
+
+	// A reconnect, and a new follower of the same pod (its hostname
+	// changed), take the port from the cache: no second head read.
+	e.kubelet.CutStreams()
+	eventually(t, func() string { return "no reconnect after the cut" },
+		func() bool { t := p.Counters.Totals(k); return t.Reconnects >= 1 && t.Up })
+	renamed := tgt
+	renamed.Hostname = "renamed.tn.ts.net"
+	p.Sync(ctx, []FollowTarget{renamed})
+	eventually(t, func() string { return "the renamed stream did not open" },
+		func() bool { return p.Counters.Totals(keyOf(renamed)).Up })
+	if got := p.Counters.Totals(keyOf(renamed)).Facts.Ports.IPv6; got != port {
+		t.Errorf("renamed stream's peer API port = %d, want %d from the cache", got, port)
+	}
+	if n := heads.Load(); n != 1 {
+		t.Errorf("%d head reads, want 1", n)
+	}
+}
+
+// headCounter counts head reads (pod log requests with limitBytes).
+type headCounter struct {
+	n    *atomic.Int32
+	next http.RoundTripper
+}
+
+func (h headCounter) WrappedRoundTripper() http.RoundTripper { return h.next }
+
+func (h headCounter) RoundTrip(r *http.Request) (*http.Response, error) {
+	if strings.HasSuffix(r.URL.Path, "/log") && r.URL.Query().Has("limitBytes") {
+		h.n.Add(1)
+	}
+	return h.next.RoundTrip(r)
 }

@@ -161,3 +161,25 @@ func (r *Reader) count(line []byte, status logmatch.LineStatus, at time.Time) {
 		}
 	}
 }
+
+// readFacts reads what a log's lines say about the proxy itself (peer API
+// ports, version) until rd ends, counting nothing. A last line cut off by
+// the end (a read bounded by limitBytes) is left out.
+func readFacts(rd io.Reader, m *logmatch.Matcher, maxLineLength int) (PodFacts, error) {
+	lr := logmatch.NewLineReader(rd, maxLineLength)
+	var f PodFacts
+	for {
+		line, status, err := lr.Next()
+		if line != nil && status&logmatch.LinePartial == 0 {
+			if ev, ok := m.Match(line); ok {
+				f.learn(ev)
+			}
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return f, nil
+			}
+			return f, err
+		}
+	}
+}

@@ -215,17 +215,20 @@ func TestReadPlainBadInput(t *testing.T) {
 	if got := drops(c); got != 2 {
 		t.Errorf("drops = %d, want 2 (the over-long line is cut before its drop)", got)
 	}
-	reg := prometheus.NewPedanticRegistry()
-	reg.MustRegister(updateCollector{c})
-	for name, want := range map[string]int{
-		"tailscale_tunnel_proxy_tls_handshake_errors_total": 1,
-		"tailscale_tunnel_proxy_ingress_denied_total":       1,
-		"tailscale_tunnel_log_truncated_lines_total":        1,
+	for _, tt := range []struct {
+		name   string
+		labels map[string]string
+	}{
+		{"tailscale_tunnel_proxy_tls_handshake_errors_total", map[string]string{"cause": "eof", "family": "ipv6"}},
+		{"tailscale_tunnel_proxy_ingress_denied_total", map[string]string{"family": "ipv6"}},
+		{"tailscale_tunnel_log_truncated_lines_total", nil},
 	} {
-		if n, err := testutil.GatherAndCount(reg, name); err != nil || n != want {
-			t.Errorf("%s: %d series (%v), want %d", name, n, err, want)
+		if v, ok := sample(t, c, tt.name, tt.labels); v != 1 {
+			t.Errorf("%s%v = %v (present %v), want 1", tt.name, tt.labels, v, ok)
 		}
 	}
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(updateCollector{c})
 	if v := testutil.ToFloat64(collectorOf(c, "tailscale_tunnel_log_truncated_lines_total")); v != 1 {
 		t.Errorf("truncated lines = %v", v)
 	}
@@ -240,7 +243,7 @@ func TestCountersMetrics(t *testing.T) {
 		`2026-11-24T09:32:15.000000001Z 2026/11/24 09:32:15 Program starting: v1.98.10-t36550d57f, Go 1.26.5: []string{"tailscaled"}`,
 		"2026-11-24T09:32:15.500000001Z 2026/11/24 09:32:15 peerapi: serving on http://[fd7a:115c:a1e0::5501:7c39]:36311",
 		"2026-11-24T09:32:16.000000001Z 2026/11/24 09:32:16 Drop: TCP{[fd7a:115c:a1e0:ab12:4843:cd96:625a:9516]:46650 > [fd7a:115c:a1e0::5501:7c39]:36311} 80 no rules matched",
-		// Another port of the same class: one series, counted twice.
+		// The peer API port learned above, then another port: other.
 		"2026-11-24T09:32:16.500000001Z 2026/11/24 09:32:16 Drop: TCP{[fd7a:115c:a1e0::9]:46651 > [fd7a:115c:a1e0::5501:7c39]:22} 80 no rules matched",
 		"2026-11-24T09:32:17.000000001Z 2026/11/24 09:32:17 Drop: TCP{100.64.0.1:65076 > 100.64.0.2:443} 60 no rules matched",
 		"2026-11-24T09:32:18.000000001Z 2026/11/24 09:32:18 Accept: TCP{100.64.0.1:65076 > 100.64.0.2:443} 60 tcp ok",
@@ -253,10 +256,15 @@ func TestCountersMetrics(t *testing.T) {
 	}
 	r.Stream.SetUp(true)
 	want := `
-# HELP tailscale_tunnel_proxy_drops_total Packet-filter drops logged by the proxy (lower bound: tailscaled rate-limits drop logging), by reason, protocol, source address family and destination port class.
+# HELP tailscale_tunnel_proxy_drops_total Packet-filter drops logged by the proxy (lower bound: tailscaled rate-limits drop logging), by reason, protocol, source address family and where the packet went: port="443" or "80" (a served port: a real drop), "peerapi" (a TCP SYN to the node's peer API port, which tailscaled logs as a drop and then lets through, net/tstun/wrap.go: every Funnel relay connection makes one; not a failure), "other" (any other port, or a non-tailnet destination).
 # TYPE tailscale_tunnel_proxy_drops_total counter
 tailscale_tunnel_proxy_drops_total{family="ipv4",hostname="k8s.tn.ts.net",pod="ts-traefik-ingress-abc-0",port="443",protocol="tcp",reason="no_rules_matched"} 1
-tailscale_tunnel_proxy_drops_total{family="ipv6",hostname="k8s.tn.ts.net",pod="ts-traefik-ingress-abc-0",port="other",protocol="tcp",reason="no_rules_matched"} 2
+tailscale_tunnel_proxy_drops_total{family="ipv4",hostname="k8s.tn.ts.net",pod="ts-traefik-ingress-abc-0",port="80",protocol="tcp",reason="no_rules_matched"} 0
+tailscale_tunnel_proxy_drops_total{family="ipv4",hostname="k8s.tn.ts.net",pod="ts-traefik-ingress-abc-0",port="peerapi",protocol="tcp",reason="no_rules_matched"} 0
+tailscale_tunnel_proxy_drops_total{family="ipv6",hostname="k8s.tn.ts.net",pod="ts-traefik-ingress-abc-0",port="443",protocol="tcp",reason="no_rules_matched"} 0
+tailscale_tunnel_proxy_drops_total{family="ipv6",hostname="k8s.tn.ts.net",pod="ts-traefik-ingress-abc-0",port="80",protocol="tcp",reason="no_rules_matched"} 0
+tailscale_tunnel_proxy_drops_total{family="ipv6",hostname="k8s.tn.ts.net",pod="ts-traefik-ingress-abc-0",port="other",protocol="tcp",reason="no_rules_matched"} 1
+tailscale_tunnel_proxy_drops_total{family="ipv6",hostname="k8s.tn.ts.net",pod="ts-traefik-ingress-abc-0",port="peerapi",protocol="tcp",reason="no_rules_matched"} 1
 # HELP tailscale_tunnel_proxy_last_drop_timestamp_seconds Time of the last logged drop (the line's timestamp when it has one, else when it was read).
 # TYPE tailscale_tunnel_proxy_last_drop_timestamp_seconds gauge
 tailscale_tunnel_proxy_last_drop_timestamp_seconds{hostname="k8s.tn.ts.net",pod="ts-traefik-ingress-abc-0"} 1.795512737e+09
