@@ -156,8 +156,8 @@ func (h Stream) Event(ev logmatch.Event, at time.Time, m *logmatch.Matcher) {
 	// Every matched line is counted by its key, also the kinds no family
 	// shows (rate-limit notices, lines only signatures matched, peer API
 	// listeners, versions), so that Totals tells a report all that matched.
-	// The key has no per-line numbers (ports, lengths), so it stays bounded
-	// and maps one to one to the label sets emit writes.
+	// The key has no per-line numbers (ports, lengths), so it stays
+	// bounded. The metrics are written from s.series, not from these keys.
 	s.events[ev.Key()]++
 }
 
