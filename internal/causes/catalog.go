@@ -18,11 +18,18 @@ const (
 
 	// The proxy's log.
 	ProxyDroppingWhileEndpointDown ID = "proxy-dropping-while-endpoint-down"
-	FunnelRelaysDropped            ID = "funnel-relays-dropped"
 	ProxyDroppingTraffic           ID = "proxy-dropping-traffic"
 	DropsToUnservedPorts           ID = "drops-to-unserved-ports"
-	FunnelIngressDenied            ID = "funnel-ingress-denied"
 	HTTPSNotEnabled                ID = "https-not-enabled"
+	CertificateRateLimited         ID = "certificate-rate-limited"
+
+	// The Funnel story, in the order diagnose tells it (REFERENCE.md §8):
+	// relays reach the proxy or not, then what happens to their requests.
+	FunnelRelayTraffic          ID = "funnel-relay-traffic"
+	FunnelNoRelayTraffic        ID = "funnel-no-relay-traffic"
+	FunnelIngressDenied         ID = "funnel-ingress-denied"
+	FunnelRelayHandshakeFailing ID = "funnel-relay-handshake-failing"
+	ProxyVersionBug             ID = "proxy-version-bug"
 
 	// The endpoint's objects.
 	EndpointNotFound         ID = "endpoint-not-found"
@@ -155,42 +162,27 @@ var catalog = []Cause{
 	// ---- the proxy's log ----
 	{
 		ID:      ProxyDroppingWhileEndpointDown,
-		Title:   "Proxy drops inbound packets while its endpoint fails",
-		Meaning: "The tailnet policy lets no rule match this traffic (\"no rules matched\"), so the connection can open through a relay but the TLS handshake never completes. IPv6 sources from fd7a:115c:a1e0::/48 only are Funnel relays.",
+		Title:   "Proxy refuses clients at a served port while its endpoint fails",
+		Meaning: "The proxy logged packet-filter drops (\"no rules matched\") to a port it serves (443 or 80) while probes of its endpoint fail: the tailnet policy does not allow those clients to the proxy's tags on that port. Funnel relays never connect to 443 or 80 (they use the node's peer API port), so these are tailnet clients, and a tailnet vantage that fails this way is refused by the policy.",
 		Next: []string{
-			"check the Funnel policy (nodeAttrs funnel) and the grants for the proxy's tags",
-			"compare with a working endpoint: diagnose <hostname> --compare <working hostname>",
-		},
-	},
-	{
-		ID:      FunnelRelaysDropped,
-		Title:   "The proxy drops IPv6 connections to its HTTPS port with no rules matched: Funnel relays are refused",
-		Meaning: "Funnel relays reach a proxy over the tailnet's IPv6 range fd7a:115c:a1e0::/48 only; drops from there alone mean the policy does not let the relays in.",
-		Next: []string{
-			"let the relays in: the policy's funnel nodeAttr must cover the proxy's tags, and no grant may be missing for tag:ingress if the policy restricts it",
-			"tailscale_tunnel_proxy_drops_total{family=\"ipv6\"} shows whether it goes on after a fix",
+			"grant the clients' users, groups or tags access to the proxy's tags on port 443 (and 80) in the tailnet policy's grants or acls",
+			"diagnose <hostname> names the refused source family and shows the drop lines",
 		},
 	},
 	{
 		ID:      ProxyDroppingTraffic,
-		Title:   "Proxy drops connections to its service ports",
-		Meaning: "Some clients are refused by the tailnet policy: IPv6 from fd7a:115c:a1e0::/48 means Funnel relays, IPv4 means tailnet peers without a grant.",
+		Title:   "Proxy refuses tailnet clients at a served port",
+		Meaning: "The proxy logged packet-filter drops (\"no rules matched\") to a port it serves (443 or 80): tailnet clients the policy does not allow to the proxy's tags. MagicDNS sends tailnet clients to the node's tailnet address, not through Funnel, so Funnel can work for the public while these clients time out.",
 		Next: []string{
-			"grant the sources access to the proxy's tags on 443 in the tailnet policy",
-			"tailscale_tunnel_proxy_drops_total by family tells tailnet clients (IPv4 100.64.0.0/10) from relays (IPv6)",
+			"grant the clients' users, groups or tags access to the proxy's tags on port 443 in the tailnet policy's grants or acls",
+			"tailscale_tunnel_proxy_drops_total{port=~\"443|80\"} by family tells IPv4 from IPv6 tailnet clients",
 		},
 	},
 	{
 		ID:      DropsToUnservedPorts,
 		Title:   "The proxy drops connections to ports it does not serve",
-		Meaning: "tailscaled logs a drop for every connection to a port without a rule, including its peer API port, which it then lets through: usually harmless.",
+		Meaning: "tailscaled logs a drop for every connection to a port without a rule; a port the proxy does not serve is not how its endpoint is reached: usually harmless.",
 		Next:    []string{"nothing to do unless clients use such a port on purpose"},
-	},
-	{
-		ID:      FunnelIngressDenied,
-		Title:   "Proxy refuses Funnel relays (no ingress capability)",
-		Meaning: "Funnel relays deliver public traffic, but the node is not allowed to receive it: the tailnet policy has no funnel nodeAttr for its tags.",
-		Next:    []string{"add the funnel attribute for the proxy's tags to the tailnet policy's nodeAttrs"},
 	},
 	{
 		ID:      HTTPSNotEnabled,
@@ -199,6 +191,62 @@ var catalog = []Cause{
 		Next: []string{
 			"enable HTTPS certificates in the admin console (DNS page) and MagicDNS",
 			"the first connection to a new name then takes tens of seconds while the certificate is issued",
+		},
+	},
+	{
+		ID:      CertificateRateLimited,
+		Title:   "Let's Encrypt refuses its certificate: rate limited",
+		Meaning: "The proxy asked Let's Encrypt for a certificate and was refused with acme:error:rateLimited, so handshakes for its name fail until the limit resets. Three limits apply: 5 certificates per exact name per week (recreating the same name), 10 account registrations per IP per 3 hours (proxies losing their state), and 50 certificates per registered domain per week (large HA ProxyGroups).",
+		Next: []string{
+			"read the retry-after time in the logged ACME error and stop recreating the proxy or its state until then",
+			"keep the proxy's state (its Secret) across restarts so that it reuses its account and certificate",
+		},
+	},
+
+	// ---- the Funnel story ----
+	{
+		ID:      FunnelRelayTraffic,
+		Title:   "Funnel relays reach the proxy",
+		Meaning: "tailscaled logs a packet-filter drop (\"no rules matched\") for every Funnel relay connection to the node's peer API port and then lets it through, working or not (net/tstun/wrap.go: the peer API checks access itself). Those lines are not the cause of a failure: they prove that Funnel routing reaches this proxy, so a failure is in what happens next.",
+		Next: []string{
+			"look at what follows in the proxy log: TLS handshake errors from the same relays, or ingress denied",
+			"tailscale_tunnel_proxy_drops_total{port=\"peerapi\",family=\"ipv6\"} counts relay connections per endpoint",
+		},
+	},
+	{
+		ID:      FunnelNoRelayTraffic,
+		Title:   "No Funnel relay traffic reaches the proxy while its public probe fails",
+		Meaning: "Every public connection to a Funnel endpoint arrives at the proxy from a relay, and the proxy logs each one; none arrived while the public probe failed, so Funnel does not route to this node. Usual reasons: the proxy's tags lack the funnel node attribute (autogroup:member does not cover tagged nodes), the funnel annotation sits on a Service or on a ProxyGroup Ingress, where the operator ignores it, or Funnel was lost after a control reconnect.",
+		Next: []string{
+			"add the funnel attribute for the proxy's tags to the tailnet policy: \"nodeAttrs\": [{\"target\": [\"tag:k8s\"], \"attr\": [\"funnel\"]}]",
+			"put tailscale.com/funnel: \"true\" on an Ingress served by its own proxy (not a Service, not a ProxyGroup Ingress)",
+			"if it worked before: toggle Funnel off and on (remove and re-add the annotation) or restart the proxy pod",
+		},
+	},
+	{
+		ID:      FunnelIngressDenied,
+		Title:   "Proxy refuses Funnel relays (no ingress capability)",
+		Meaning: "Funnel relays reach the proxy, and its peer API refuses their requests (\"ingress: denied; no ingress cap\"). tailscaled 1.102.0 and 1.102.1 do this for every relay (a regression fixed in 1.102.2); on other versions the node lacks the capability to receive Funnel traffic.",
+		Next: []string{
+			"if the proxy runs tailscaled 1.102.0 or 1.102.1: upgrade its image to 1.102.2 or later",
+			"otherwise add the funnel attribute for the proxy's tags to the tailnet policy's nodeAttrs",
+		},
+	},
+	{
+		ID:      FunnelRelayHandshakeFailing,
+		Title:   "Funnel relays reach the proxy, then their TLS handshakes fail",
+		Meaning: "Relays connect to the proxy and the TLS handshake that follows ends in EOF from the same relays, while the public handshake stalls and tailnet clients still work. This is an open upstream bug (tailscale/tailscale#19290, also #18181 and #21114; one reporter traced it to the control plane granting the ingress capability for the node's IPv4 address only): no configuration change fixes it.",
+		Next: []string{
+			"toggle Funnel off and on (remove and re-add the tailscale.com/funnel annotation) or restart the proxy pod: that has brought Funnel back for others",
+			"add to tailscale/tailscale#19290: the proxy's version, the relay Drop lines and the handshake errors from the same addresses, and tailscale funnel status",
+		},
+	},
+	{
+		ID:      ProxyVersionBug,
+		Title:   "The proxy runs a tailscaled version with a known bug",
+		Meaning: "The proxy's tailscaled version is in a range with a known bug whose signature its log shows; the fix is in a later release.",
+		Next: []string{
+			"upgrade the proxy image (the ProxyClass or the operator's default proxy image) to the fixed version or later",
 		},
 	},
 

@@ -667,7 +667,7 @@ func dropsFunnelRelaysIPv6(s subject) []Finding {
 	f := Finding{
 		Severity:   severityFor(s.e),
 		Likelihood: likely(s.e, 90, 50),
-		Cause:      causes.FunnelRelaysDropped,
+		Cause:      causes.FunnelRelayTraffic,
 		Evidence: append([]string{
 			fmt.Sprintf("%d drop(s) \"no rules matched\" from IPv6 sources to port 443/80, none from IPv4, %s", n, logWindow(s.e.Logs, true)),
 			"its proxy's tags: " + tagsOrDefaultOf(s.e),
