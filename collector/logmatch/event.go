@@ -127,11 +127,16 @@ const (
 	TLSCauseCertUnavailable
 	// TLSCausePlainHTTP: the client spoke plain HTTP to the HTTPS port.
 	TLSCausePlainHTTP
+	// TLSCauseRateLimited: the certificate could not be issued because
+	// Let's Encrypt refused the order (acme:error:rateLimited, from
+	// golang.org/x/crypto/acme's Error through the serve config's
+	// GetCertificate, ipn/ipnlocal/serve.go).
+	TLSCauseRateLimited
 	TLSCauseOther
 	numTLSCauses
 )
 
-var tlsCauseNames = [numTLSCauses]string{"none", "eof", "cert_unavailable", "plain_http", "other"}
+var tlsCauseNames = [numTLSCauses]string{"none", "eof", "cert_unavailable", "plain_http", "rate_limited", "other"}
 
 func (c TLSCause) String() string { return enumName(tlsCauseNames[:], c) }
 

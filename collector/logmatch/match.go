@@ -234,6 +234,7 @@ var (
 	causeCertUnavailable = []byte("does not support getting TLS certs")
 	causePlainHTTP       = []byte("client sent an HTTP request to an HTTPS server")
 	causeNotTLS          = []byte("first record does not look like a TLS handshake")
+	causeRateLimited     = []byte("acme:error:rateLimited")
 	causeEOF             = []byte("EOF")
 	causeWrappedEOF      = []byte(": EOF")
 )
@@ -262,6 +263,8 @@ func parseTLSError(b []byte) (Event, bool) {
 		ev.TLSCause = TLSCauseCertUnavailable
 	case bytes.Contains(cause, causePlainHTTP) || bytes.Contains(cause, causeNotTLS):
 		ev.TLSCause = TLSCausePlainHTTP
+	case bytes.Contains(cause, causeRateLimited):
+		ev.TLSCause = TLSCauseRateLimited
 	default:
 		ev.TLSCause = TLSCauseOther
 	}

@@ -211,6 +211,11 @@ var builtinCases = []struct {
 	{"tls cert unavailable ipv4 after 500",
 		"http: TLS handshake error from 100.101.102.103:51234: 500 Internal Server Error: your Tailscale account does not support getting TLS certs",
 		tlsErr(FamilyIPv4, TLSCauseCertUnavailable)},
+	{"tls rate limited", // x/crypto/acme's Error through GetCertificate (ipn/ipnlocal/serve.go)
+		"2026/03/02 10:11:12 http: TLS handshake error from [fd7a:115c:a1e0::9]:46098: 429 urn:ietf:params:acme:error:rateLimited: Error creating new order :: too many certificates (5) already issued for this exact set of identifiers in the last 168h0m0s, retry after 2026-03-04 10:11:12 UTC",
+		tlsErr(FamilyIPv6, TLSCauseRateLimited)},
+	{"tls rate limited nil address", "http: TLS handshake error from %!s(<nil>): 429 urn:ietf:params:acme:error:rateLimited: too many registrations for this IP",
+		tlsErr(FamilyUnknown, TLSCauseRateLimited)},
 	{"tls nil address eof", "http: TLS handshake error from %!s(<nil>): EOF", tlsErr(FamilyUnknown, TLSCauseEOF)},
 	{"tls nil address truncated", "http: TLS handshake error from %!s(<nil>)", Event{}},
 	{"tls other bad verb", "http: TLS handshake error from %!v(<nil>): EOF", Event{}},
@@ -420,7 +425,7 @@ func TestEnumerationsAreLabelValues(t *testing.T) {
 	for _, v := range PortSources() {
 		names = append(names, v.String())
 	}
-	if want := 8 + 8 + 8 + 3 + 3 + 4 + 4 + 3; len(names) != want {
+	if want := 8 + 8 + 8 + 3 + 3 + 5 + 4 + 3; len(names) != want {
 		t.Errorf("got %d label values, want %d: %v", len(names), want, names)
 	}
 	for _, n := range names {

@@ -112,7 +112,12 @@ var zeroFamilies = [...]logmatch.Family{logmatch.FamilyIPv4, logmatch.FamilyIPv6
 // it exists, each at 0, so that increase() and rate() see the first burst
 // of a family the alerts and dashboards read (a series born at its first
 // event has no earlier sample and increases by nothing).
-const ZeroSeriesPerStream = 2*3 + 2 + 2*4
+const ZeroSeriesPerStream = 2*3 + 2 + 2*5 + 2
+
+// certCauses are the TLS handshake error causes that are about the
+// certificate, not the client: tailscaled prints their client address as
+// %!s(<nil>) in public reports, so they start at 0 for family unknown too.
+var certCauses = [...]logmatch.TLSCause{logmatch.TLSCauseCertUnavailable, logmatch.TLSCauseRateLimited}
 
 // zeroSeries returns the series every stream starts with: TCP drops with
 // no rules matched to each served port and to the peer API, ingress
@@ -127,6 +132,9 @@ func zeroSeries() map[series]uint64 {
 		for _, c := range logmatch.TLSCauses() {
 			m[series{kind: logmatch.KindTLSHandshakeError, family: f, cause: c}] = 0
 		}
+	}
+	for _, c := range certCauses {
+		m[series{kind: logmatch.KindTLSHandshakeError, family: logmatch.FamilyUnknown, cause: c}] = 0
 	}
 	return m
 }

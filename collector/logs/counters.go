@@ -280,7 +280,7 @@ var (
 		"Packet-filter accepts logged by the proxy (only at verbose logging), by protocol, source family and where the packet went (port: 443, 80, peerapi, other).",
 		append(streamLabels, "protocol", "family", "port"), nil)
 	descTLSErrors = prometheus.NewDesc(ns+"_proxy_tls_handshake_errors_total",
-		"TLS handshake errors logged by the proxy's HTTPS server, by cause (eof, cert_unavailable, plain_http, other) and client family.",
+		"TLS handshake errors logged by the proxy's HTTPS server, by cause (eof, cert_unavailable, plain_http, rate_limited, other) and client family.",
 		append(streamLabels, "cause", "family"), nil)
 	descIngressDenied = prometheus.NewDesc(ns+"_proxy_ingress_denied_total",
 		"Funnel ingress connections the proxy denied ('ingress: denied; no ingress cap'), by client family.",
