@@ -107,9 +107,9 @@ var catalog = []Cause{
 	{
 		ID:      TLSHandshakeStalling,
 		Title:   "TCP connects but the TLS handshake never finishes",
-		Meaning: "Something accepts the TCP connection but no TLS comes back: usually the proxy's packet filter drops the flow (\"Drop: TCP ... no rules matched\"), or a certificate is still being issued. A brand-new hostname can take tens of seconds for its first certificate; longer is a fault.",
+		Meaning: "Something accepts the TCP connection but no TLS comes back. On the public path the TCP connection ends at a Funnel relay, so the relay cannot get it through to the proxy: Funnel does not route to the node, the proxy refuses the relay's ingress, or the handshake between them fails. A certificate may also still be issued: a brand-new hostname can take tens of seconds for its first certificate; longer is a fault.",
 		Next: []string{
-			"read the proxy's log for drops and TLS handshake errors (kubectl logs -n <operator namespace> <proxy pod> -c tailscale)",
+			"read the proxy's log for relay connections (Drop lines at its peer API port), ingress denials and TLS handshake errors (kubectl logs -n <operator namespace> <proxy pod> -c tailscale)",
 			"compare with a working endpoint: diagnose <hostname> --compare <working hostname>",
 		},
 	},
@@ -150,7 +150,7 @@ var catalog = []Cause{
 		ID:      FunnelPathBroken,
 		Title:   "It works through the tailnet but not from the internet: the Funnel path is broken",
 		Meaning: "The proxy and backend work, since the tailnet path answers; what only the public path needs fails: Funnel.",
-		Next:    []string{"check Funnel: the annotation, the policy's funnel nodeAttr for the proxy's tags, and drops of the relays' IPv6 connections in its log"},
+		Next:    []string{"check Funnel: the annotation, the policy's funnel nodeAttr for the proxy's tags, and whether relay connections reach the proxy (Drop lines at its peer API port) and what follows them in its log"},
 	},
 	{
 		ID:      TailnetPathBroken,
