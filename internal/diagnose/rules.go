@@ -964,8 +964,9 @@ func dropsNoRulesMatched(s subject) []Finding {
 			return dropsWhere(l, func(k DropKey) bool { return noRules(logmatch.DropClassServed)(k) && k.Family == f })
 		}
 		return []Finding{{
-			Severity:   severityFor(s.e),
-			Likelihood: likely(s.e, 80, 45),
+			Severity: severityFor(s.e),
+			// Above the stall it explains for tailnet clients.
+			Likelihood: likely(s.e, 85, 45),
 			Cause:      causes.ProxyDroppingTraffic,
 			Evidence: append([]string{
 				fmt.Sprintf("%d drop(s) \"no rules matched\" to a served port (443/80), %d from IPv4 and %d from IPv6 tailnet clients, %s",
