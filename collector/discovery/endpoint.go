@@ -87,8 +87,13 @@ type Endpoint struct {
 	// as when the tailnet already had a device of that name (k8s-1 for k8s).
 	Suffixed bool
 
-	Funnel       bool
-	HTTPRedirect bool
+	Funnel bool
+	// FunnelIgnored reports a tailscale.com/funnel: "true" annotation the
+	// operator does not act on: on a Service, or on an Ingress served by a
+	// ProxyGroup (its ingress-for-pg reconciler never reads it), so
+	// Funnel does not reach the endpoint.
+	FunnelIgnored bool
+	HTTPRedirect  bool
 	// Tags is the tailscale.com/tags annotation sorted, deduplicated and
 	// comma-joined; empty when the operator's default tags apply.
 	Tags       string
@@ -169,6 +174,7 @@ func EndpointFromIngress(ing *networkingv1.Ingress, className string) (Endpoint,
 		e.Kind = KindProxyGroup
 	}
 	e.Funnel = inv.boolAnnotation(ing.Annotations, AnnotationFunnel)
+	e.FunnelIgnored = e.Funnel && e.Kind == KindProxyGroup
 	e.HTTPRedirect = inv.boolAnnotation(ing.Annotations, AnnotationHTTPRedirect)
 	e.Tags = inv.tags(ing.Annotations)
 
@@ -220,6 +226,7 @@ func EndpointFromService(svc *corev1.Service) (Endpoint, bool) {
 		e.Backend = svc.Name + ":" + strconv.Itoa(int(ports[0].Port))
 	}
 	e.Tags = inv.tags(svc.Annotations)
+	e.FunnelIgnored = svc.Annotations[AnnotationFunnel] == "true"
 	if h, ok := svc.Annotations[AnnotationHostname]; ok {
 		e.RequestedHostname = h
 		inv.label(AnnotationHostname, h)

@@ -139,6 +139,14 @@ func TestEndpointFromIngress(t *testing.T) {
 				RequestedHostname: "web", ProxyGroup: "ingress-pg"},
 		},
 		{
+			name: "funnel on a ProxyGroup Ingress is ignored by the operator",
+			ing: tsIngress("a", withTLSHost("web"), withAnnotation(AnnotationProxyGroup, "ingress-pg"),
+				withAnnotation(AnnotationFunnel, "true")),
+			ours: true,
+			want: Endpoint{Kind: KindProxyGroup, Namespace: "default", Name: "a",
+				RequestedHostname: "web", ProxyGroup: "ingress-pg", Funnel: true, FunnelIgnored: true},
+		},
+		{
 			name: "annotations, labels and tags are read and normalised",
 			ing: tsIngress("a", withTLSHost("web"),
 				withAnnotation(AnnotationTags, " tag:web, tag:k8s,tag:web "),
@@ -341,11 +349,11 @@ func TestEndpointFromService(t *testing.T) {
 				Backend: "db", Invalid: []string{AnnotationHostname}},
 		},
 		{
-			name: "funnel annotation means nothing on a Service",
+			name: "funnel annotation means nothing on a Service: flagged as ignored",
 			svc:  tsService("db", withSvcAnnotation(AnnotationFunnel, "true")),
 			ours: true,
 			want: Endpoint{Kind: KindService, Namespace: "default", Name: "db", RequestedHostname: "default-db",
-				Backend: "db:80"},
+				Backend: "db:80", FunnelIgnored: true},
 		},
 	}
 	for _, tt := range tests {

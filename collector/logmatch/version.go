@@ -123,3 +123,16 @@ func releaseHash(tok []byte) bool {
 	}
 	return true
 }
+
+// ParseVersion parses a version as tailscale names its releases and
+// images: "1.102.1" or "v1.102.1", with an optional "-suffix" that makes
+// it Dev unless it is a release's commit hash ("1.102.1-t36550d57f").
+func ParseVersion(s string) (Version, bool) {
+	if len(s) > maxVersionLen {
+		return Version{}, false
+	}
+	if len(s) > 0 && s[0] == 'v' {
+		s = s[1:]
+	}
+	return parseVersion([]byte(s))
+}

@@ -116,8 +116,9 @@ func (h Stream) Lines(lines, bytes, truncated uint64) {
 
 // Event counts a line m matched; at is the line's time (zero: now).
 // Signatures are counted by name, so a reload that changes the list keeps
-// the counts of the ones that stay.
-func (h Stream) Event(ev logmatch.Event, at time.Time, m *logmatch.Matcher) {
+// the counts of the ones that stay. It returns where a drop or accept
+// went, as counted (zero for other lines).
+func (h Stream) Event(ev logmatch.Event, at time.Time, m *logmatch.Matcher) (logmatch.DropClass, logmatch.PortSource) {
 	h.c.mu.Lock()
 	defer h.c.mu.Unlock()
 	s := h.s
@@ -159,6 +160,7 @@ func (h Stream) Event(ev logmatch.Event, at time.Time, m *logmatch.Matcher) {
 	// The key has no per-line numbers (ports, lengths), so it stays
 	// bounded. The metrics are written from s.series, not from these keys.
 	s.events[ev.Key()]++
+	return class, src
 }
 
 // Learn takes what lines of the pod's log written before the stream

@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/discovery"
+	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/logmatch"
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/internal/kubeapi"
 )
 
@@ -236,20 +237,13 @@ func (p *PodLogs) follow(ctx context.Context, t FollowTarget, stream Stream) {
 // until then drops are classified with an inferred port.
 func (p *PodLogs) learnHead(ctx context.Context, pod PodRef, stream Stream, logger log.Logger) bool {
 	p.mu.Lock()
-	f, ok := p.facts[pod.UID]
+	cached, ok := p.facts[pod.UID]
 	p.mu.Unlock()
 	if ok {
-		stream.Learn(f)
+		stream.Learn(cached)
 		return true
 	}
-	limit := int64(HeadReadBytes)
-	rc, err := p.Client.CoreV1().Pods(pod.Namespace).GetLogs(pod.Name, &corev1.PodLogOptions{
-		Container: discovery.ProxyContainer, LimitBytes: &limit,
-	}).Stream(ctx)
-	if err == nil {
-		f, err = readFacts(rc, p.Matcher.Load(), p.MaxLineLength)
-		rc.Close()
-	}
+	f, err := ReadHead(ctx, p.Client, pod, p.Matcher.Load(), p.MaxLineLength)
 	if err != nil {
 		level.Debug(logger).Log("msg", "cannot read the start of the proxy log; the peer API port is inferred", "err", describe(err, pod))
 		return false
@@ -257,6 +251,22 @@ func (p *PodLogs) learnHead(ctx context.Context, pod PodRef, stream Stream, logg
 	stream.Learn(f)
 	p.keepFacts(pod, stream)
 	return true
+}
+
+// ReadHead reads what the start of a pod's proxy container log says about
+// the proxy (its peer API ports, its version) with one read of at most
+// HeadReadBytes, counting nothing: the followers' head read, and the
+// diagnose tail's.
+func ReadHead(ctx context.Context, client kubernetes.Interface, pod PodRef, m *logmatch.Matcher, maxLineLength int) (PodFacts, error) {
+	limit := int64(HeadReadBytes)
+	rc, err := client.CoreV1().Pods(pod.Namespace).GetLogs(pod.Name, &corev1.PodLogOptions{
+		Container: discovery.ProxyContainer, LimitBytes: &limit,
+	}).Stream(ctx)
+	if err != nil {
+		return PodFacts{}, err
+	}
+	defer rc.Close()
+	return readFacts(rc, m, maxLineLength)
 }
 
 // keepFacts caches what the stream knows about its pod, for a later

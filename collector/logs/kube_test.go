@@ -55,6 +55,7 @@ func TestPodLogsThroughAPIServer(t *testing.T) {
 	t.Run("huge line and binary garbage", func(t *testing.T) { testBadLines(t, c) })
 	t.Run("target dropped and added again keeps its series", func(t *testing.T) { testResync(t, c) })
 	t.Run("tail of a pod's log", func(t *testing.T) { testTailPod(t, c) })
+	t.Run("tail of a pod's log reads its head", func(t *testing.T) { testTailPodHead(t, c) })
 	t.Run("peer API port from the head of the log", func(t *testing.T) { testHeadRead(t, c) })
 	// Last: it restarts the shared apiserver.
 	t.Run("apiserver restart", func(t *testing.T) { testAPIServerRestart(t, c) })

@@ -155,9 +155,9 @@ func (r *Reader) count(line []byte, status logmatch.LineStatus, at time.Time) {
 	}
 	m := r.Matcher.Load()
 	if ev, ok := m.Match(line); ok {
-		r.Stream.Event(ev, at, m)
+		class, src := r.Stream.Event(ev, at, m)
 		if r.Samples != nil {
-			r.Samples.Keep(ev, line)
+			r.Samples.Keep(ev, class, src, line)
 		}
 	}
 }

@@ -18,18 +18,30 @@ import (
 // Tail reads the end of a log once, for a report (the diagnose command):
 // the last Lines lines, of a pod none older than Since. The lines go
 // through a Reader into Counters, counted as the exporter counts a
-// followed stream, and Samples of them are kept.
+// followed stream, and Samples of them are kept. ReadPod and ReadFile read
+// the head of the log first, as a follower does, for the proxy's peer API
+// ports and version.
 type Tail struct {
 	Lines   int           // the last Lines lines; <= 0: none
 	Since   time.Duration // of a pod's log, none older; <= 0: no bound
 	Samples int           // lines kept for the report
-	Matcher *logmatch.Matcher
+	// RelaySamples is how many of the latest Funnel relay lines are kept
+	// apart (Samples.Relay).
+	RelaySamples int
+	Matcher      *logmatch.Matcher
 }
 
 // TailCounts is what a tail read.
 type TailCounts struct {
 	Totals
 	Samples []Sample
+	// Relay are the latest Funnel relay lines (Samples.RelayList).
+	Relay []Sample
+	// HeadRead reports that the head of the log was read (HeadReadBytes)
+	// before the tail, so Facts hold what tailscaled logged at its start;
+	// without it, drops before a "peerapi: serving on" line in the tail
+	// are classified with an inferred port.
+	HeadRead bool
 }
 
 // fileTailBytes bounds how much of a file Tail reads: its last 4 MiB hold
@@ -49,52 +61,94 @@ func (t Tail) OpenPod(ctx context.Context, client kubernetes.Interface, pod PodR
 	return client.CoreV1().Pods(pod.Namespace).GetLogs(pod.Name, o).Stream(ctx)
 }
 
-// ReadKube counts a stream OpenPod opened. What was counted before an
-// error is returned with it.
+// ReadKube counts a stream OpenPod opened, without a head read. What was
+// counted before an error is returned with it.
 func (t Tail) ReadKube(r io.Reader) (TailCounts, error) {
-	return t.read(func(rd *Reader) error { return rd.ReadKube(r, &Position{}) })
+	return t.read(PodFacts{}, func(rd *Reader) error { return rd.ReadKube(r, &Position{}) })
+}
+
+// ReadPod reads the head of a pod's proxy log (ReadHead, as a follower
+// does), then counts its end (OpenPod). A failed head read does not fail
+// the tail: HeadRead is false and headErr says why; err is about the tail
+// (opening it, or a read that broke, with what was counted before).
+func (t Tail) ReadPod(ctx context.Context, client kubernetes.Interface, pod PodRef) (c TailCounts, headErr, err error) {
+	m, err := t.matcher()
+	if err != nil {
+		return TailCounts{}, nil, err
+	}
+	head, headErr := ReadHead(ctx, client, pod, m, 0)
+	if headErr != nil {
+		head = PodFacts{}
+	}
+	rc, err := t.OpenPod(ctx, client, pod)
+	if err != nil {
+		return TailCounts{}, headErr, err
+	}
+	defer rc.Close()
+	c, err = t.read(head, func(rd *Reader) error { return rd.ReadKube(rc, &Position{}) })
+	c.HeadRead = headErr == nil
+	return c, headErr, err
 }
 
 // ReadFile counts the last Lines lines of a file (a plain host's
-// tailscaled log), read from its last 4 MiB.
+// tailscaled log), read from its last 4 MiB, after reading its first
+// HeadReadBytes for the peer API ports and version as ReadPod does.
 func (t Tail) ReadFile(path string) (TailCounts, error) {
+	m, err := t.matcher()
+	if err != nil {
+		return TailCounts{}, err
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return TailCounts{}, err
 	}
 	defer f.Close()
+	head, err := readFacts(io.LimitReader(f, HeadReadBytes), m, 0)
+	if err != nil {
+		return TailCounts{}, fmt.Errorf("read the first %d bytes: %w", HeadReadBytes, err)
+	}
 	st, err := f.Stat()
 	if err != nil {
 		return TailCounts{}, err
 	}
-	partial := false
+	partial, from := false, int64(0)
 	if st.Size() > fileTailBytes {
-		if _, err := f.Seek(st.Size()-fileTailBytes, io.SeekStart); err != nil {
-			return TailCounts{}, fmt.Errorf("seek to the last %d bytes: %w", fileTailBytes, err)
-		}
-		partial = true // starts mid-line
+		from, partial = st.Size()-fileTailBytes, true // starts mid-line
+	}
+	if _, err := f.Seek(from, io.SeekStart); err != nil {
+		return TailCounts{}, fmt.Errorf("seek to the last %d bytes: %w", fileTailBytes, err)
 	}
 	data, err := io.ReadAll(f)
 	if err != nil {
 		return TailCounts{}, err
 	}
 	data = lastLines(data, t.Lines, partial)
-	return t.read(func(rd *Reader) error { return rd.ReadPlain(bytes.NewReader(data)) })
+	c, err := t.read(head, func(rd *Reader) error { return rd.ReadPlain(bytes.NewReader(data)) })
+	c.HeadRead = true
+	return c, err
 }
 
-func (t Tail) read(read func(*Reader) error) (TailCounts, error) {
-	m := t.Matcher
-	if m == nil {
-		var err error
-		if m, err = logmatch.New(nil); err != nil {
-			return TailCounts{}, err
-		}
+func (t Tail) matcher() (*logmatch.Matcher, error) {
+	if t.Matcher != nil {
+		return t.Matcher, nil
+	}
+	return logmatch.New(nil)
+}
+
+// read counts the lines read gives a Reader, with the peer API ports and
+// version of head known before the first of them.
+func (t Tail) read(head PodFacts, read func(*Reader) error) (TailCounts, error) {
+	m, err := t.matcher()
+	if err != nil {
+		return TailCounts{}, err
 	}
 	c := NewCounters()
 	var k StreamKey
-	samples := &Samples{Max: t.Samples}
-	err := read(&Reader{Matcher: NewMatcherRef(m), Stream: c.Stream(k), Samples: samples})
-	return TailCounts{Totals: c.Totals(k), Samples: samples.List()}, err
+	stream := c.Stream(k)
+	stream.Learn(head)
+	samples := &Samples{Max: t.Samples, Relay: t.RelaySamples}
+	err = read(&Reader{Matcher: NewMatcherRef(m), Stream: stream, Samples: samples})
+	return TailCounts{Totals: c.Totals(k), Samples: samples.List(), Relay: samples.RelayList()}, err
 }
 
 // lastLines returns the last n lines of data; with partial, its first line

@@ -3,10 +3,12 @@ package logs
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -31,6 +33,8 @@ var (
 	tailRLEvent    = logmatch.Event{Kind: logmatch.KindRateLimit, FilterFormat: true}
 	tailOKEvent    = logmatch.Event{Kind: logmatch.KindAccept, Protocol: logmatch.ProtocolTCP, Port: logmatch.Port443, Family: logmatch.FamilyIPv4}
 )
+
+const served = logmatch.DropClassServed
 
 // parsed is the event a sample keeps for line: the matcher's whole parse,
 // per-line numbers included (the parse itself is logmatch's to test).
@@ -57,28 +61,28 @@ func TestSamples(t *testing.T) {
 		{"nothing", func(*Samples) {}, nil},
 		{"first of each kind, then the latest, long lines cut", func(s *Samples) {
 			for i := range 8 {
-				s.Keep(drop, fmt.Appendf(nil, "drop %d", i))
+				s.Keep(drop, 0, 0, fmt.Appendf(nil, "drop %d", i))
 			}
-			s.Keep(logmatch.Event{Kind: logmatch.KindTLSHandshakeError}, []byte("tls"))
-			s.Keep(drop, []byte(strings.Repeat("y", MaxSampleLength+10)))
+			s.Keep(logmatch.Event{Kind: logmatch.KindTLSHandshakeError}, 0, 0, []byte("tls"))
+			s.Keep(drop, 0, 0, []byte(strings.Repeat("y", MaxSampleLength+10)))
 		}, []string{"drop 0", "tls", "drop 6", "drop 7", strings.Repeat("y", MaxSampleLength) + "…"}},
 		{"per-line numbers do not make a kind", func(s *Samples) {
-			s.Keep(logmatch.Event{Kind: logmatch.KindDrop, Length: 60}, []byte("a"))
-			s.Keep(logmatch.Event{Kind: logmatch.KindDrop, Length: 80}, []byte("b"))
-			s.Keep(logmatch.Event{Kind: logmatch.KindRateLimit, Suppressed: 3}, []byte("c"))
-			s.Keep(logmatch.Event{Kind: logmatch.KindRateLimit, Suppressed: 4}, []byte("d"))
+			s.Keep(logmatch.Event{Kind: logmatch.KindDrop, Length: 60}, 0, 0, []byte("a"))
+			s.Keep(logmatch.Event{Kind: logmatch.KindDrop, Length: 80}, 0, 0, []byte("b"))
+			s.Keep(logmatch.Event{Kind: logmatch.KindRateLimit, Suppressed: 3}, 0, 0, []byte("c"))
+			s.Keep(logmatch.Event{Kind: logmatch.KindRateLimit, Suppressed: 4}, 0, 0, []byte("d"))
 		}, []string{"a", "c", "b", "d"}},
 		{"accepts are no failure", func(s *Samples) {
-			s.Keep(tailOKEvent, []byte(tailOK))
+			s.Keep(tailOKEvent, 0, 0, []byte(tailOK))
 		}, nil},
 		{"ports and destinations do not make a kind", func(s *Samples) {
-			s.Keep(logmatch.Event{Kind: logmatch.KindDrop, DstFamily: logmatch.FamilyIPv6, DstPort: 36311, InferredPeerAPIPort: 36311}, []byte("a"))
-			s.Keep(logmatch.Event{Kind: logmatch.KindDrop, DstFamily: logmatch.FamilyIPv4, DstPort: 22}, []byte("b"))
-			s.Keep(logmatch.Event{Kind: logmatch.KindTLSHandshakeError}, []byte("c"))
+			s.Keep(logmatch.Event{Kind: logmatch.KindDrop, DstFamily: logmatch.FamilyIPv6, DstPort: 36311, InferredPeerAPIPort: 36311}, 0, 0, []byte("a"))
+			s.Keep(logmatch.Event{Kind: logmatch.KindDrop, DstFamily: logmatch.FamilyIPv4, DstPort: 22}, 0, 0, []byte("b"))
+			s.Keep(logmatch.Event{Kind: logmatch.KindTLSHandshakeError}, 0, 0, []byte("c"))
 		}, []string{"a", "c", "b"}},
 		{"listener and version lines are no failure", func(s *Samples) {
-			s.Keep(logmatch.Event{Kind: logmatch.KindProgramStarting, Version: logmatch.Version{Major: 1, Minor: 98, Patch: 10}}, []byte("v"))
-			s.Keep(logmatch.Event{Kind: logmatch.KindPeerAPIServing, DstFamily: logmatch.FamilyIPv4, DstPort: 46590}, []byte("p"))
+			s.Keep(logmatch.Event{Kind: logmatch.KindProgramStarting, Version: logmatch.Version{Major: 1, Minor: 98, Patch: 10}}, 0, 0, []byte("v"))
+			s.Keep(logmatch.Event{Kind: logmatch.KindPeerAPIServing, DstFamily: logmatch.FamilyIPv4, DstPort: 46590}, 0, 0, []byte("p"))
 		}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -91,16 +95,52 @@ func TestSamples(t *testing.T) {
 	}
 }
 
+// TestSamplesRelay: the latest relay lines (peer-API drops and TLS
+// errors from IPv6, ingress denials) are kept apart, so a flood of other
+// drops does not push out the pairs a report matches.
+func TestSamplesRelay(t *testing.T) {
+	const relayDrop = "Drop: TCP{[fd7a:115c:a1e0::9]:46098 > [fd7a:115c:a1e0::2]:36311} 80 no rules matched"
+	s := &Samples{Max: 2, Relay: 3}
+	s.Keep(parsed(relayDrop), logmatch.DropClassPeerAPI, logmatch.PortSourceLearned, []byte(relayDrop))
+	s.Keep(tailTLSEvent, 0, 0, []byte(tailTLS))
+	for range 50 {
+		s.Keep(parsed(tailDrop4), served, 0, []byte(tailDrop4))
+		s.Keep(parsed(tailDrop6), served, 0, []byte(tailDrop6)) // IPv6 but a served port: a tailnet client
+		s.Keep(parsed(relayDrop), logmatch.DropClassOther, logmatch.PortSourceLearned, []byte(relayDrop))
+	}
+	got := s.RelayList()
+	want := []Sample{
+		{Event: parsed(relayDrop), Class: logmatch.DropClassPeerAPI, Source: logmatch.PortSourceLearned, Line: relayDrop},
+		{Event: tailTLSEvent, Line: tailTLS},
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("relay samples = %+v\nwant %+v", got, want)
+	}
+	for range 3 {
+		s.Keep(parsed(sampleDenied), 0, 0, []byte(sampleDenied))
+	}
+	if got := sampleLines(s.RelayList()); !slices.Equal(got, []string{sampleDenied, sampleDenied, sampleDenied}) {
+		t.Errorf("relay samples once full = %q, want the latest three", got)
+	}
+}
+
+const sampleDenied = "peerapi: ingress: denied; no ingress cap from [fd7a:115c:a1e0::9]:36338"
+
 // TestSamplesKeepWithoutAllocating: once full, keeping a line reuses the
 // buffers.
 func TestSamplesKeepWithoutAllocating(t *testing.T) {
-	s := &Samples{Max: 5}
+	s := &Samples{Max: 5, Relay: 5}
 	line := []byte(tailDrop6)
 	for range 20 {
-		s.Keep(tailDrop6Event, line)
+		s.Keep(tailDrop6Event, 0, 0, line)
+		s.Keep(tailTLSEvent, 0, 0, []byte(tailTLS))
 	}
-	if n := testing.AllocsPerRun(1000, func() { s.Keep(tailDrop6Event, line) }); n != 0 {
+	if n := testing.AllocsPerRun(1000, func() { s.Keep(tailDrop6Event, 0, 0, line) }); n != 0 {
 		t.Errorf("Keep allocates %.1f times per line once full, want 0", n)
+	}
+	tls := []byte(tailTLS)
+	if n := testing.AllocsPerRun(1000, func() { s.Keep(tailTLSEvent, 0, 0, tls) }); n != 0 {
+		t.Errorf("Keep allocates %.1f times per relay line once full, want 0", n)
 	}
 }
 
@@ -142,7 +182,7 @@ func TestTailRead(t *testing.T) {
 	lines := []string{tailDrop6, tailDrop6, tailRL, tailOK, tailTLS, tailOther}
 	wantEvents := map[logmatch.Event]uint64{tailDrop6Event: 2, tailRLEvent: 1, tailOKEvent: 1, tailTLSEvent: 1}
 	drop6, rl := parsed(tailDrop6), parsed(tailRL)
-	wantSamples := []Sample{{drop6, tailDrop6}, {rl, tailRL}, {tailTLSEvent, tailTLS}, {drop6, tailDrop6}}
+	wantSamples := []Sample{{Event: drop6, Class: served, Line: tailDrop6}, {Event: rl, Line: tailRL}, {Event: tailTLSEvent, Line: tailTLS}, {Event: drop6, Class: served, Line: tailDrop6}}
 	tail := Tail{Lines: 100, Samples: 5}
 
 	got, err := tail.ReadKube(strings.NewReader(kubeStream(time.Date(2026, 11, 24, 9, 32, 16, 0, time.UTC), lines...)))
@@ -189,6 +229,45 @@ func mapsEqual(a, b map[logmatch.Event]uint64) bool {
 		}
 	}
 	return true
+}
+
+// TestTailFileHead: the head of a host log gives the peer API port and the
+// version, so a relay's drop to that port in the tail is peerapi, learned.
+func TestTailFileHead(t *testing.T) {
+	const self6, port = "fd7a:115c:a1e0::5501:7c39", 45678
+	var b strings.Builder
+	b.WriteString("2026/11/24 09:32:15 Program starting: v1.102.1-t36550d57f, Go 1.26.5: []string{\"tailscaled\"}\n")
+	fmt.Fprintf(&b, "2026/11/24 09:32:16 peerapi: serving on http://[%s]:%d\n", self6, port)
+	for range 50 {
+		b.WriteString(tailOther + "\n")
+	}
+	relay := fmt.Sprintf("2026/11/24 09:40:00 Drop: TCP{[fd7a:115c:a1e0:ab12:4843:cd96:625a:9516]:46650 > [%s]:%d} 80 no rules matched", self6, port)
+	b.WriteString(relay + "\n")
+	path := filepath.Join(t.TempDir(), "tailscaled.log")
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Tail{Lines: 10, Samples: 5, RelaySamples: 5}.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkHeadFacts(t, got, port, relay)
+}
+
+// checkHeadFacts checks that a tail learned the head's port and version
+// and classified the relay's drop with it.
+func checkHeadFacts(t *testing.T, got TailCounts, port uint16, relay string) {
+	t.Helper()
+	if !got.HeadRead || got.Facts.Ports.IPv6 != port || got.Facts.Version != (logmatch.Version{Major: 1, Minor: 102, Patch: 1}) {
+		t.Errorf("head read %v, facts %+v; want port %d and version 1.102.1", got.HeadRead, got.Facts, port)
+	}
+	want := Classified{Event: parsed(relay).Key(), Class: logmatch.DropClassPeerAPI, Source: logmatch.PortSourceLearned}
+	if got.Classified[want] != 1 || len(got.Classified) != 1 {
+		t.Errorf("classified = %v, want one %+v", got.Classified, want)
+	}
+	if len(got.Relay) != 1 || got.Relay[0].Class != logmatch.DropClassPeerAPI || got.Relay[0].Source != logmatch.PortSourceLearned {
+		t.Errorf("relay samples = %+v, want the relay's drop, peerapi, learned", got.Relay)
+	}
 }
 
 // TestTailFileLastLines: of a file larger than the part read, the last
@@ -241,10 +320,51 @@ func testTailPod(t *testing.T, c *kubetest.Cluster) {
 	}
 	got := read(Tail{Lines: 100, Since: 15 * time.Minute, Samples: 5})
 	checkTail(t, "since 15m", got, 4, map[logmatch.Event]uint64{tailDrop6Event: 1, tailTLSEvent: 1},
-		[]Sample{{parsed(tailDrop6), tailDrop6}, {tailTLSEvent, tailTLS}})
+		[]Sample{{Event: parsed(tailDrop6), Class: served, Line: tailDrop6}, {Event: tailTLSEvent, Line: tailTLS}})
 	got = read(Tail{Lines: 2, Since: 2 * time.Hour, Samples: 5})
-	checkTail(t, "last 2 lines", got, 2, map[logmatch.Event]uint64{tailTLSEvent: 1}, []Sample{{tailTLSEvent, tailTLS}})
+	checkTail(t, "last 2 lines", got, 2, map[logmatch.Event]uint64{tailTLSEvent: 1}, []Sample{{Event: tailTLSEvent, Line: tailTLS}})
 	got = read(Tail{Lines: 100, Since: 2 * time.Hour, Samples: 5})
 	checkTail(t, "since 2h", got, 5, map[logmatch.Event]uint64{tailDrop4Event: 1, tailDrop6Event: 1, tailTLSEvent: 1},
-		[]Sample{{parsed(tailDrop4), tailDrop4}, {parsed(tailDrop6), tailDrop6}, {tailTLSEvent, tailTLS}})
+		[]Sample{{Event: parsed(tailDrop4), Class: served, Line: tailDrop4}, {Event: parsed(tailDrop6), Class: served, Line: tailDrop6}, {Event: tailTLSEvent, Line: tailTLS}})
+	if got.HeadRead {
+		t.Errorf("ReadKube read the head")
+	}
+}
+
+// testTailPodHead: ReadPod reads the head of the pod's log (one bounded
+// read, as a follower's) before its end, so the peer API port logged at
+// the start, outside the tail's window, classifies a relay's drop in it.
+func testTailPodHead(t *testing.T, c *kubetest.Cluster) {
+	e := newKubeEnv(t, c)
+	var heads atomic.Int32
+	cfg := c.RESTConfig(c.AdminToken)
+	cfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper { return headCounter{n: &heads, next: rt} }
+	client, _ := newClient(t, cfg)
+	tgt := e.pod(t, "ts-tail-head-0")
+	const self6, port = "fd7a:115c:a1e0::5501:7c39", 45678
+	now := time.Now()
+	e.appendAt(tgt, now.Add(-time.Hour),
+		"2026/11/24 09:32:15 Program starting: v1.102.1-t36550d57f, Go 1.26.5: []string{\"tailscaled\"}",
+		fmt.Sprintf("2026/11/24 09:32:16 peerapi: serving on http://[%s]:%d", self6, port))
+	relay := fmt.Sprintf("2026/11/24 10:32:16 Drop: TCP{[fd7a:115c:a1e0:ab12:4843:cd96:625a:9516]:46650 > [%s]:%d} 80 no rules matched", self6, port)
+	e.appendAt(tgt, now.Add(-time.Minute), tailOther, relay)
+	ctx, cancel := context.WithTimeout(context.Background(), kubeWait)
+	defer cancel()
+	got, headErr, err := Tail{Lines: 100, Since: 15 * time.Minute, Samples: 5, RelaySamples: 5}.ReadPod(ctx, client, tgt.Pod)
+	if err != nil || headErr != nil {
+		t.Fatalf("ReadPod: head %v, tail %v", headErr, err)
+	}
+	if got.Lines != 2 {
+		t.Errorf("%d lines counted, want 2: the head read counts nothing", got.Lines)
+	}
+	checkHeadFacts(t, got, port, relay)
+	if n := heads.Load(); n != 1 {
+		t.Errorf("%d head reads, want 1", n)
+	}
+
+	// A pod whose log cannot be read at all: both fail, nothing counted.
+	_, headErr, err = Tail{Lines: 100}.ReadPod(ctx, client, PodRef{Namespace: e.ns, Name: "missing-0"})
+	if headErr == nil || err == nil {
+		t.Errorf("missing pod: head %v, tail %v; want both to fail", headErr, err)
+	}
 }

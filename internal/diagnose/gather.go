@@ -38,6 +38,10 @@ const (
 const (
 	// MaxLogSamples is how many matching proxy log lines an endpoint keeps.
 	MaxLogSamples = 5
+	// MaxRelaySamples is how many of the latest Funnel relay lines each
+	// proxy log keeps apart, to pair a relay's drop with its handshake
+	// error.
+	MaxRelaySamples = 20
 	// MaxSampleLength cuts a kept line (proxy or operator); longer ones end
 	// in "…".
 	MaxSampleLength = logs.MaxSampleLength
@@ -145,7 +149,7 @@ func (o GatherOptions) withDefaults() GatherOptions {
 // the evidence gathered until then is returned with it.
 func Gather(ctx context.Context, opts GatherOptions) (Evidence, error) {
 	opts = opts.withDefaults()
-	g := &gatherer{opts: opts, client: opts.Client, now: opts.Now(), proxyLogs: map[string]*proxyLog{}}
+	g := &gatherer{opts: opts, client: opts.Client, now: opts.Now(), podLogs: map[string]*proxyLog{}}
 	ev := Evidence{GatheredAt: g.now}
 
 	if g.client != nil {
@@ -188,11 +192,18 @@ func Gather(ctx context.Context, opts GatherOptions) (Evidence, error) {
 	if g.client != nil {
 		g.cluster(ctx, &ev, targets)
 	}
-	g.hostLogs(targets)
 	probeWG.Wait()
 	for i, t := range targets {
 		t.Probes = probes[i]
 	}
+	// The logs are read once the probes are done, so that the window
+	// holds what the probes' own connections made the proxy log: a
+	// public probe that reaches the proxy through a Funnel relay leaves a
+	// relay line, and one that does not, none.
+	if g.client != nil {
+		g.proxyLogs(ctx, targets)
+	}
+	g.hostLogs(targets)
 
 	ev.Missing = sortedUniqueStrings(g.missing)
 	ev.Errors = sortedUniqueStrings(g.errors)
@@ -227,10 +238,10 @@ type gatherer struct {
 	snap       discovery.Snapshot
 	podsListed bool // the proxy pods were listed
 
-	mu        sync.Mutex
-	missing   []string
-	errors    []string
-	proxyLogs map[string]*proxyLog // by pod name: a ProxyGroup pod serves several endpoints
+	mu      sync.Mutex
+	missing []string
+	errors  []string
+	podLogs map[string]*proxyLog // by pod name: a ProxyGroup pod serves several endpoints
 }
 
 // permission is one RBAC permission, as Evidence.Missing names it.
@@ -443,8 +454,24 @@ func (g *gatherer) endpoint(ctx context.Context, t *EndpointEvidence) {
 			}
 		}
 	}
-	t.Logs = g.logs(ctx, t.Pods)
 	t.Backend = g.backend(ctx, e)
+}
+
+// proxyLogs reads the logs of every target's proxy pods.
+func (g *gatherer) proxyLogs(ctx context.Context, targets []*EndpointEvidence) {
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, parallelism)
+	for _, t := range targets {
+		if t.Endpoint == nil {
+			continue
+		}
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			t.Logs = g.logs(ctx, t.Pods)
+		})
+	}
+	wg.Wait()
 }
 
 // proxyLog is what one proxy pod's log said, read once per run.
@@ -456,7 +483,7 @@ type proxyLog struct {
 
 // tail is how much of a proxy log is read, and how it is counted.
 func (g *gatherer) tail() logs.Tail {
-	return logs.Tail{Lines: g.opts.LogLines, Since: g.opts.LogSince, Samples: MaxLogSamples, Matcher: g.opts.Matcher}
+	return logs.Tail{Lines: g.opts.LogLines, Since: g.opts.LogSince, Samples: MaxLogSamples, RelaySamples: MaxRelaySamples, Matcher: g.opts.Matcher}
 }
 
 // logs sums up the logs of an endpoint's proxy pods. Pending pods have no
@@ -468,24 +495,36 @@ func (g *gatherer) logs(ctx context.Context, pods []discovery.ProxyPod) LogSumma
 			continue
 		}
 		g.mu.Lock()
-		pl, ok := g.proxyLogs[p.Name]
+		pl, ok := g.podLogs[p.Name]
 		if !ok {
 			pl = &proxyLog{}
-			g.proxyLogs[p.Name] = pl
+			g.podLogs[p.Name] = pl
 		}
 		g.mu.Unlock()
 		pl.once.Do(func() { g.readProxyLog(ctx, p, pl) })
 		if pl.read {
-			s = mergeLogs(s, pl.counts)
+			s = mergeLogs(s, pl.counts, p.Namespace+"/"+p.Name, p.Version)
 		}
 	}
 	return s
 }
 
-// mergeLogs adds what one log read counted to a summary.
-func mergeLogs(s LogSummary, c logs.TailCounts) LogSummary {
+// mergeLogs adds what one log read counted to a summary: the log of pod
+// (or a host log's path), whose image tag is imageTag ("" for a host).
+func mergeLogs(s LogSummary, c logs.TailCounts, pod, imageTag string) LogSummary {
 	s.Read = true
 	s.Lines += int(c.Lines)
+	s.Proxies = append(s.Proxies, proxyFacts(c, pod, imageTag))
+	for k, n := range c.Classified {
+		if k.Event.Kind != logmatch.KindDrop {
+			continue
+		}
+		if s.Drops == nil {
+			s.Drops = map[DropKey]int{}
+		}
+		s.Drops[DropKey{Reason: k.Event.Reason, Family: k.Event.Family, Class: k.Class, Source: k.Source}] += int(n)
+	}
+	s.Relay = append(s.Relay, c.Relay...)
 	for ev, n := range c.Events {
 		if s.Events == nil {
 			s.Events = map[logmatch.Event]int{}
@@ -504,20 +543,45 @@ func mergeLogs(s LogSummary, c logs.TailCounts) LogSummary {
 	return s
 }
 
-// readProxyLog reads the latest lines of a proxy pod's tailscale container
-// (at most LogLines, none older than LogSince) as the exporter reads them.
+// proxyFacts is what one log read says about its proxy. The version
+// comes from the log's "Program starting" line, else from the image tag
+// (v1.102.1, 1.102.1, unstable-v1.103.5; not stable, latest or a digest).
+func proxyFacts(c logs.TailCounts, pod, imageTag string) ProxyFacts {
+	f := ProxyFacts{Pod: pod, Version: c.Facts.Version, PeerAPI: c.Facts.Ports, HeadRead: c.HeadRead}
+	if f.Version != (logmatch.Version{}) {
+		f.VersionFrom = VersionFromLog
+	} else if v, ok := logmatch.ParseVersion(strings.TrimPrefix(imageTag, "unstable-")); ok {
+		f.Version, f.VersionFrom = v, VersionFromImage
+	}
+	f.PeerAPIFrom = logmatch.PortSourceUnknown
+	if f.PeerAPI != (logmatch.PeerAPIPorts{}) {
+		f.PeerAPIFrom = logmatch.PortSourceLearned
+	} else {
+		for k := range c.Classified {
+			if k.Source == logmatch.PortSourceInferred {
+				f.PeerAPIFrom = logmatch.PortSourceInferred
+			}
+		}
+	}
+	return f
+}
+
+// readProxyLog reads the start of a proxy pod's tailscale container log
+// (for its peer API port and version) and its latest lines (at most
+// LogLines, none older than LogSince) as the exporter reads them.
 func (g *gatherer) readProxyLog(ctx context.Context, p discovery.ProxyPod, pl *proxyLog) {
-	tail := g.tail()
-	rc, err := tail.OpenPod(ctx, g.client, logs.PodRef{Namespace: p.Namespace, Name: p.Name})
-	if err != nil {
-		g.failed(permission{"get", "pods/log", p.Namespace}, fmt.Sprintf("read log of proxy pod %s/%s", p.Namespace, p.Name), err)
+	counts, headErr, err := g.tail().ReadPod(ctx, g.client, logs.PodRef{Namespace: p.Namespace, Name: p.Name, UID: p.UID})
+	what := fmt.Sprintf("read log of proxy pod %s/%s", p.Namespace, p.Name)
+	if err != nil && counts.Lines == 0 && !counts.HeadRead {
+		g.failed(permission{"get", "pods/log", p.Namespace}, what, err)
 		return
 	}
-	defer rc.Close()
-	pl.counts, err = tail.ReadKube(rc)
-	pl.read = true
+	pl.counts, pl.read = counts, true
 	if err != nil {
-		g.errorf("read log of proxy pod %s/%s: %v", p.Namespace, p.Name, err)
+		g.errorf("%s: %v", what, err)
+	}
+	if headErr != nil && ctx.Err() == nil {
+		g.errorf("read the start of the log of proxy pod %s/%s (its peer API port is inferred): %v", p.Namespace, p.Name, headErr)
 	}
 }
 
@@ -543,7 +607,7 @@ func (g *gatherer) hostLogs(targets []*EndpointEvidence) {
 			continue
 		}
 		for _, t := range matched {
-			t.Logs = mergeLogs(t.Logs, counts)
+			t.Logs = mergeLogs(t.Logs, counts, path, "")
 		}
 	}
 }

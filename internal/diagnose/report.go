@@ -905,7 +905,40 @@ func logsLine(l LogSummary) string {
 	if l.RateLimit {
 		s += "; tailscaled rate-limited its filter logs, so counts are a lower bound"
 	}
+	if classes := dropClasses(l); classes != "" {
+		s += "; drops by where they went: " + classes
+	}
+	for _, p := range l.Proxies {
+		s += "; " + proxyFactsLine(p)
+	}
 	return s
+}
+
+// dropClasses sums the drops by class: "peerapi 6, served 2".
+func dropClasses(l LogSummary) string {
+	by := map[logmatch.DropClass]int{}
+	for k, n := range l.Drops {
+		by[k.Class] += n
+	}
+	var parts []string
+	for _, c := range logmatch.DropClasses() {
+		if by[c] > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", c, by[c]))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// proxyFactsLine says what a log read tells about its proxy.
+func proxyFactsLine(p ProxyFacts) string {
+	version := "version unknown"
+	switch p.VersionFrom {
+	case VersionFromLog:
+		version = "tailscaled " + versionString(p.Version) + " (from its log)"
+	case VersionFromImage:
+		version = "tailscaled " + versionString(p.Version) + " (from its image tag)"
+	}
+	return fmt.Sprintf("%s: %s, peer API port %s", cleanText(p.Pod), version, p.PeerAPIFrom)
 }
 
 // sideRow is one row of the side-by-side table. key, when set, is what is
@@ -1254,6 +1287,34 @@ type jsonLogs struct {
 	RateLimited bool           `json:"rate_limited"` // counts are a lower bound
 	Events      []jsonLogEvent `json:"events"`       // sorted by their fields in enumeration order
 	Samples     []string       `json:"samples"`      // verbatim
+	// Drops are the drop lines by where they went, in enumeration order.
+	Drops []jsonDrop `json:"drops"`
+	// Proxies is what each log read says about its proxy.
+	Proxies []jsonProxyFacts `json:"proxies"`
+}
+
+// jsonDrop counts drop lines of one reason and source family by where
+// they went: class served (443, 80), peerapi, other or unknown, and how
+// the peer API port compared with was known (port_source learned,
+// inferred, unknown; none for a served port).
+type jsonDrop struct {
+	Reason     string `json:"reason"`
+	Family     string `json:"family"`
+	Class      string `json:"class"`
+	PortSource string `json:"port_source"`
+	Count      int    `json:"count"`
+}
+
+type jsonProxyFacts struct {
+	Pod         string `json:"pod"`          // namespace/name, or a host log's path
+	Version     string `json:"version"`      // tailscaled's, "" when unknown
+	VersionFrom string `json:"version_from"` // log, image, or "" when unknown
+	// PeerAPIPort is how its peer API port is known: learned, inferred
+	// or unknown; the ports are those learned, 0 when not.
+	PeerAPIPort string `json:"peer_api_port"`
+	PeerAPIIPv4 uint16 `json:"peer_api_ipv4"`
+	PeerAPIIPv6 uint16 `json:"peer_api_ipv6"`
+	HeadRead    bool   `json:"head_read"` // the start of the log was read too
 }
 
 // jsonLogEvent is a count of log lines of one kind; fields that do not
@@ -1345,6 +1406,7 @@ func jsonEndpointOf(e *EndpointEvidence) jsonEndpoint {
 		Logs: jsonLogs{
 			Read: e.Logs.Read, Lines: e.Logs.Lines, Since: jsonTime(e.Logs.Since),
 			RateLimited: e.Logs.RateLimit, Events: jsonLogEvents(e.Logs.Events), Samples: orEmpty(e.Logs.Samples),
+			Drops: jsonDrops(e.Logs.Drops), Proxies: []jsonProxyFacts{},
 		},
 		Probes: map[string]jsonProbe{},
 	}
@@ -1354,6 +1416,14 @@ func jsonEndpointOf(e *EndpointEvidence) jsonEndpoint {
 		j.Provisioned, j.Suffixed, j.Funnel, j.HTTPRedirect = o.Provisioned, o.Suffixed, o.Funnel, o.HTTPRedirect
 		j.Tags, j.ProxyClass, j.ProxyGroup = o.Tags, o.ProxyClass, o.ProxyGroup
 		j.Invalid = orEmpty(o.Invalid)
+	}
+	for _, p := range e.Logs.Proxies {
+		f := jsonProxyFacts{Pod: p.Pod, VersionFrom: string(p.VersionFrom), PeerAPIPort: p.PeerAPIFrom.String(),
+			PeerAPIIPv4: p.PeerAPI.IPv4, PeerAPIIPv6: p.PeerAPI.IPv6, HeadRead: p.HeadRead}
+		if p.VersionFrom != VersionUnknown {
+			f.Version = strings.TrimPrefix(versionString(p.Version), "v")
+		}
+		j.Logs.Proxies = append(j.Logs.Proxies, f)
 	}
 	for _, w := range e.Warnings {
 		j.Warnings = append(j.Warnings, jsonWarning{Reason: w.Reason, Message: w.Message, Count: w.Count, Last: jsonTime(w.Last)})
@@ -1411,6 +1481,28 @@ func jsonLogEvents(events map[logmatch.Event]int) []jsonLogEvent {
 		}
 		j.Count = events[ev]
 		out = append(out, j)
+	}
+	return out
+}
+
+// sortedDrops lists the drop keys in enumeration order.
+func sortedDrops(drops map[DropKey]int) []DropKey {
+	keys := make([]DropKey, 0, len(drops))
+	for k := range drops {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b DropKey) int {
+		ra := [4]uint8{uint8(a.Reason), uint8(a.Family), uint8(a.Class), uint8(a.Source)}
+		rb := [4]uint8{uint8(b.Reason), uint8(b.Family), uint8(b.Class), uint8(b.Source)}
+		return slices.Compare(ra[:], rb[:])
+	})
+	return keys
+}
+
+func jsonDrops(drops map[DropKey]int) []jsonDrop {
+	out := []jsonDrop{}
+	for _, k := range sortedDrops(drops) {
+		out = append(out, jsonDrop{Reason: k.Reason.String(), Family: k.Family.String(), Class: k.Class.String(), PortSource: k.Source.String(), Count: drops[k]})
 	}
 	return out
 }

@@ -364,7 +364,7 @@ func TestWriteJSON(t *testing.T) {
 				e := e.(map[string]any)
 				checkKeys(t, "endpoint", e, endpointKeys)
 				checkKeys(t, "backend", e["backend"].(map[string]any), []string{"checked", "found", "known", "ready_addresses", "service"})
-				checkKeys(t, "logs", e["logs"].(map[string]any), []string{"events", "lines", "rate_limited", "read", "samples", "since"})
+				checkKeys(t, "logs", e["logs"].(map[string]any), []string{"drops", "events", "lines", "proxies", "rate_limited", "read", "samples", "since"})
 				if o, ok := e["object"].(map[string]any); ok {
 					checkKeys(t, "object", o, []string{"kind", "name", "namespace", "resource"})
 				}
@@ -391,7 +391,9 @@ func TestWriteJSON(t *testing.T) {
 		var got struct {
 			Endpoints []struct {
 				Logs struct {
-					Events []jsonLogEvent `json:"events"`
+					Events  []jsonLogEvent   `json:"events"`
+					Drops   []jsonDrop       `json:"drops"`
+					Proxies []jsonProxyFacts `json:"proxies"`
 				} `json:"logs"`
 				Probes map[string]jsonProbe `json:"probes"`
 			} `json:"endpoints"`
@@ -403,9 +405,17 @@ func TestWriteJSON(t *testing.T) {
 		if direct.DurationSeconds != 10 || direct.Phases["connect"] != 0.002 || direct.Reason != "tls_handshake_timeout" || direct.CertExpiry != nil {
 			t.Errorf("direct probe = %+v", direct)
 		}
-		wantFirst := jsonLogEvent{Kind: "drop", Reason: "no_rules_matched", Protocol: "tcp", Family: "ipv6", Port: "443", TLSCause: "none", Count: 40}
+		wantFirst := jsonLogEvent{Kind: "drop", Reason: "no_rules_matched", Protocol: "tcp", Family: "ipv6", Port: "other", TLSCause: "none", Count: 6}
 		if evs := got.Endpoints[0].Logs.Events; len(evs) == 0 || evs[0] != wantFirst {
 			t.Errorf("events = %+v, want first %+v", evs, wantFirst)
+		}
+		wantDrops := []jsonDrop{{Reason: "no_rules_matched", Family: "ipv6", Class: "peerapi", PortSource: "learned", Count: 6}}
+		if drops := got.Endpoints[0].Logs.Drops; !slices.Equal(drops, wantDrops) {
+			t.Errorf("drops = %+v, want %+v", drops, wantDrops)
+		}
+		wantProxy := jsonProxyFacts{Pod: "tailscale/ts-traefik-ingress-abcde-0", Version: "1.80.3", VersionFrom: "log", PeerAPIPort: "learned", PeerAPIIPv6: 36311, HeadRead: true}
+		if ps := got.Endpoints[0].Logs.Proxies; len(ps) != 1 || ps[0] != wantProxy {
+			t.Errorf("proxies = %+v, want %+v", ps, wantProxy)
 		}
 	})
 }
@@ -567,7 +577,7 @@ func sampleReportIncident() Report {
 		Endpoint: &discovery.Endpoint{
 			Kind: discovery.KindIngress, Namespace: "kube-system", Name: "traefik-ingress",
 			Hostname: "k8s" + sampleTailnet, RequestedHostname: "k8s", Provisioned: true,
-			Tags: "tag:k8s", Backend: "traefik:80",
+			Funnel: true, Tags: "tag:k8s", Backend: "traefik:80",
 		},
 		Warnings: []Warning{{
 			Reason: "HTTPSNotEnabled", Message: "HTTPS is not enabled on the tailnet; ingress may not work",
@@ -575,21 +585,6 @@ func sampleReportIncident() Report {
 		}},
 		Pods:       []discovery.ProxyPod{sampleProxyPod("kube-system", "traefik-ingress", "abcde")},
 		PodsListed: true,
-		Logs: LogSummary{
-			Read: true, Lines: 500, Since: sampleReportAt.Add(-15 * time.Minute), RateLimit: true,
-			Events: map[logmatch.Event]int{
-				{Kind: logmatch.KindDrop, Reason: logmatch.ReasonNoRulesMatched, Protocol: logmatch.ProtocolTCP, Family: logmatch.FamilyIPv6, Port: logmatch.Port443}: 40,
-				{Kind: logmatch.KindTLSHandshakeError, Family: logmatch.FamilyIPv6, TLSCause: logmatch.TLSCauseEOF}:                                                   12,
-				{Kind: logmatch.KindIngressDenied, Family: logmatch.FamilyIPv6}:                                                                                       6,
-				{Kind: logmatch.KindRateLimit, FilterFormat: true}:                                                                                                    3,
-			},
-			Samples: []string{
-				"2026/11/24 09:32:16 Drop: TCP{[fd7a:115c:a1e0:ab12:4843:cd96:625a:9516]:46650 > [fd7a:115c:a1e0::5501:7c39]:443} 80 no rules matched",
-				"2026/11/24 09:32:17 http: TLS handshake error from [fd7a:115c:a1e0::9]:46098: EOF",
-				"2026/11/24 09:32:18 peerapi: ingress: denied; no ingress cap from [fd7a:115c:a1e0::9]:36338",
-				`2026/11/24 09:32:21 [RATELIMIT] format("%s: %s %d %s\n%s") (8 dropped)`,
-			},
-		},
 		Probes: map[string]prober.Result{
 			config.VantageDirect: {
 				Reason: prober.ReasonTLSHandshakeTimeout, FailedPhase: prober.PhaseTLS,
@@ -617,7 +612,11 @@ func sampleReportIncident() Report {
 		Probes:     map[string]prober.Result{config.VantageDirect: sampleOKProbe(35 * time.Millisecond)},
 		Backend:    BackendEvidence{Service: "default/whoami:80", Known: true, Found: true, Checked: true, ReadyAddr: 1},
 	}
-	k8s.Logs.Matched = matchedSamples(k8s.Logs.Samples...)
+	// The incident as tailscaled logs it (REFERENCE.md §8, case c): relay
+	// connections to the peer API port, then a handshake EOF from each
+	// same relay, in a window of 500 lines.
+	withLog(&k8s, append([]string{programStarting("v1.80.3"), peerAPIServing}, relayStory()...)...)
+	k8s.Logs.Lines, k8s.Logs.Since = 500, sampleReportAt.Add(-15*time.Minute)
 	return Report{
 		Evidence: Evidence{
 			GatheredAt: sampleReportAt,

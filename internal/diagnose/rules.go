@@ -3,6 +3,7 @@ package diagnose
 import (
 	"cmp"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/config"
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/discovery"
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/logmatch"
+	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/logs"
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/prober"
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/internal/causes"
 )
@@ -63,11 +65,16 @@ var rules = []rule{
 	{id: "probe-failed", perEndpoint: true, condition: true, check: probeFailed},
 	{id: "public-path-fails", perEndpoint: true, condition: true, check: publicPathFails},
 
-	// The proxy's log.
-	{id: "drops-funnel-relays-ipv6", perEndpoint: true, condition: true, check: dropsFunnelRelaysIPv6},
-	{id: "drops-no-rules-matched", perEndpoint: true, condition: true, check: dropsNoRulesMatched},
+	// The proxy's log: the Funnel story in its order (REFERENCE.md §8),
+	// then certificates and real drops.
+	{id: "funnel-relay-traffic", perEndpoint: true, condition: true, check: funnelRelayTraffic},
+	{id: "funnel-no-relay-traffic", perEndpoint: true, condition: true, check: funnelNoRelayTraffic},
 	{id: "funnel-ingress-denied", perEndpoint: true, condition: true, check: funnelIngressDenied},
+	{id: "proxy-version-bug", perEndpoint: true, condition: true, check: proxyVersionBug},
+	{id: "funnel-relay-handshake-failing", perEndpoint: true, condition: true, check: funnelRelayHandshakeFailing},
 	{id: "certificate-not-issued", perEndpoint: true, condition: true, check: certificateNotIssued},
+	{id: "certificate-rate-limited", perEndpoint: true, condition: true, check: certificateRateLimited},
+	{id: "drops-no-rules-matched", perEndpoint: true, condition: true, check: dropsNoRulesMatched},
 
 	// The endpoint's objects.
 	{id: "endpoint-not-found", perEndpoint: true, check: endpointNotFound},
@@ -235,11 +242,6 @@ func funnelDiffers(s subject) []Finding {
 	}
 	if !e.Endpoint.Funnel {
 		f.qualifier = ": not enabled here, enabled on the working one"
-		if n := funnelRelayDrops(e.Logs); n > 0 {
-			// Relays reaching a proxy without Funnel is the incident's pattern.
-			f.Likelihood = 95
-			f.Evidence = append(f.Evidence, fmt.Sprintf("its proxy dropped %d IPv6 connection(s) to port 443/80 with no rules matched (Funnel relays)", n))
-		}
 		f.Next = []string{
 			fmt.Sprintf("if it is meant to be public: kubectl annotate -n %s %s %s %s=true", e.Endpoint.Namespace, strings.ToLower(e.Endpoint.Object().Resource), e.Endpoint.Name, discovery.AnnotationFunnel),
 		}
@@ -269,10 +271,10 @@ func tagsDiffer(s subject) []Finding {
 		return nil
 	}
 	likelihood := likely(s.e, 60, 30)
-	if s.e.Endpoint.Funnel && s.compare.Endpoint.Funnel && funnelRelayDrops(s.e.Logs) > 0 {
-		// Both ask for Funnel, relays are dropped at this one: the policy's
-		// funnel nodeAttr covers the working one's tags only.
-		likelihood = 92
+	if s.e.Endpoint.Funnel && s.compare.Endpoint.Funnel && len(funnelNoRelayTraffic(s)) > 0 {
+		// Both ask for Funnel, no relay reaches this one: the policy's
+		// funnel nodeAttr may cover the working one's tags only.
+		likelihood = 90
 	}
 	return []Finding{{
 		Severity:   severityFor(s.e),
@@ -601,27 +603,52 @@ func publicPathFails(s subject) []Finding {
 
 // ---- proxy logs ----
 
-// funnelRelayDrops counts no-rules-matched drops to the HTTPS/HTTP ports
-// whose sources are IPv6 while none are IPv4: Funnel relays reach a proxy
-// over the tailnet's IPv6 range only. It returns 0 when IPv4 sources were
-// dropped too, which is the general ACL case.
-func funnelRelayDrops(l LogSummary) int {
-	v4, v6 := 0, 0
-	for ev, n := range l.Events {
-		if ev.Kind != logmatch.KindDrop || ev.Reason != logmatch.ReasonNoRulesMatched || ev.Port == logmatch.PortOther {
-			continue
-		}
-		switch ev.Family {
-		case logmatch.FamilyIPv4:
-			v4 += n
-		case logmatch.FamilyIPv6:
-			v6 += n
+// dropsWhere sums the drop lines whose key matches.
+func dropsWhere(l LogSummary, match func(DropKey) bool) int {
+	n := 0
+	for k, c := range l.Drops {
+		if match(k) {
+			n += c
 		}
 	}
-	if v4 > 0 {
-		return 0
+	return n
+}
+
+// relayConnections counts TCP drops from IPv6 sources to the node's peer
+// API port: one per Funnel relay connection (tailscaled logs the SYN as a
+// drop and lets it through, REFERENCE.md §2).
+func relayConnections(l LogSummary) int {
+	return dropsWhere(l, func(k DropKey) bool {
+		return k.Class == logmatch.DropClassPeerAPI && k.Family == logmatch.FamilyIPv6
+	})
+}
+
+// relayTLSErrors counts TLS handshake errors from IPv6 sources with the
+// cause (TLSCauseNone: any).
+func relayTLSErrors(l LogSummary, cause logmatch.TLSCause) int {
+	return countEvents(l, func(ev logmatch.Event) bool {
+		return ev.Kind == logmatch.KindTLSHandshakeError && ev.Family == logmatch.FamilyIPv6 && (cause == logmatch.TLSCauseNone || ev.TLSCause == cause)
+	})
+}
+
+// certificateErrors counts TLS handshake errors that say no certificate
+// could be had (HTTPS off, Let's Encrypt rate limits).
+func certificateErrors(l LogSummary) int {
+	return countEvents(l, func(ev logmatch.Event) bool {
+		return ev.Kind == logmatch.KindTLSHandshakeError && (ev.TLSCause == logmatch.TLSCauseCertUnavailable || ev.TLSCause == logmatch.TLSCauseRateLimited)
+	})
+}
+
+// peerAPIPortSource says how the peer API port the relay drops were
+// classified with was known.
+func peerAPIPortSource(l LogSummary) string {
+	learned := dropsWhere(l, func(k DropKey) bool {
+		return k.Class == logmatch.DropClassPeerAPI && k.Source == logmatch.PortSourceLearned
+	})
+	if learned > 0 {
+		return "its port learned from the proxy's \"peerapi: serving on\" line"
 	}
-	return v6
+	return "its port inferred from the node's address by tailscaled's own rule"
 }
 
 // countEvents sums the events that match.
@@ -650,34 +677,269 @@ func logWindow(l LogSummary, filter bool) string {
 
 // samplesOf returns the kept log lines of one kind of event.
 func samplesOf(l LogSummary, kind logmatch.Kind) []string {
+	return samplesWhere(l, func(s logs.Sample) bool { return s.Event.Kind == kind })
+}
+
+func samplesWhere(l LogSummary, keep func(logs.Sample) bool) []string {
 	var out []string
 	for _, s := range l.Matched {
-		if s.Event.Kind == kind {
+		if keep(s) {
 			out = append(out, "log: "+s.Line)
 		}
 	}
 	return out
 }
 
-func dropsFunnelRelaysIPv6(s subject) []Finding {
-	n := funnelRelayDrops(s.e.Logs)
+// maxRelayPairs bounds the pairs a finding quotes.
+const maxRelayPairs = 2
+
+// relayPair is a relay's drop at the peer API port and a TLS handshake
+// error from the same source address and port.
+type relayPair struct {
+	source    netip.AddrPort
+	drop, tls string
+}
+
+// relayPairs pairs the kept relay lines by source: a drop line's
+// "{SRC > DST}" and a handshake error's "from SRC: CAUSE", parsed from the
+// kept text here (not on the exporter's per-line path). Latest first.
+func relayPairs(l LogSummary) []relayPair {
+	drops := map[netip.AddrPort]string{}
+	var out []relayPair
+	for _, s := range l.Relay {
+		switch s.Event.Kind {
+		case logmatch.KindDrop:
+			if src, ok := dropSource(s.Line); ok {
+				drops[src] = s.Line
+			}
+		case logmatch.KindTLSHandshakeError:
+			if src, ok := tlsErrorSource(s.Line); ok && drops[src] != "" {
+				out = append(out, relayPair{source: src, drop: drops[src], tls: s.Line})
+				delete(drops, src)
+			}
+		}
+	}
+	slices.Reverse(out)
+	return out[:min(len(out), maxRelayPairs)]
+}
+
+// dropSource reads SRC of "Drop: PROTO{SRC > DST} ...".
+func dropSource(line string) (netip.AddrPort, bool) {
+	_, rest, ok := strings.Cut(line, "{")
+	if !ok {
+		return netip.AddrPort{}, false
+	}
+	src, _, ok := strings.Cut(rest, " > ")
+	if !ok {
+		return netip.AddrPort{}, false
+	}
+	a, err := netip.ParseAddrPort(src)
+	return a, err == nil
+}
+
+// tlsErrorSource reads ADDR of "http: TLS handshake error from ADDR: CAUSE"
+// (an IPv6 address is bracketed, so its colons are never followed by a
+// space).
+func tlsErrorSource(line string) (netip.AddrPort, bool) {
+	_, rest, ok := strings.Cut(line, "TLS handshake error from ")
+	if !ok {
+		return netip.AddrPort{}, false
+	}
+	src, _, _ := strings.Cut(rest, ": ")
+	a, err := netip.ParseAddrPort(src)
+	return a, err == nil
+}
+
+// pairEvidence quotes the relay pairs of l.
+func pairEvidence(l LogSummary) []string {
+	var out []string
+	for _, p := range relayPairs(l) {
+		out = append(out, "from the same relay "+p.source.String()+":", "log: "+p.drop, "log: "+p.tls)
+	}
+	return out
+}
+
+// directProbe is the public probe's result, if there was one.
+func directProbe(e *EndpointEvidence) (prober.Result, bool) {
+	r, ok := e.Probes[config.VantageDirect]
+	return r, ok
+}
+
+func funnelRelayTraffic(s subject) []Finding {
+	n := relayConnections(s.e.Logs)
+	if n == 0 {
+		return nil
+	}
+	ev := []string{
+		fmt.Sprintf("%d TCP drop(s) \"no rules matched\" from IPv6 sources to the node's peer API port (%s), %s", n, peerAPIPortSource(s.e.Logs), logWindow(s.e.Logs, true)),
+		"not the cause of a failure: tailscaled logs one for every Funnel connection, working or not, and lets it through",
+	}
+	ev = append(ev, samplesWhere(s.e.Logs, func(x logs.Sample) bool {
+		return x.Event.Kind == logmatch.KindDrop && x.Class == logmatch.DropClassPeerAPI
+	})...)
+	return []Finding{{
+		// Never above a warning or a critical finding: these lines are
+		// proof that Funnel works up to the proxy, not a fault.
+		Severity:   SeverityInfo,
+		Likelihood: 1,
+		Cause:      causes.FunnelRelayTraffic,
+		qualifier:  fmt.Sprintf(": %s reached the proxy", plural(n, "relay connection")),
+		Evidence:   ev,
+	}}
+}
+
+func funnelNoRelayTraffic(s subject) []Finding {
+	e := s.e
+	if e.Endpoint == nil || !e.Endpoint.Funnel && !e.Endpoint.FunnelIgnored || !e.Logs.Read {
+		return nil
+	}
+	d, ok := directProbe(e)
+	if !ok || d.Success {
+		return nil
+	}
+	l := e.Logs
+	if relayConnections(l) > 0 || relayTLSErrors(l, logmatch.TLSCauseNone) > 0 || ingressDenials(l) > 0 {
+		return nil
+	}
+	f := Finding{
+		Severity:   SeverityCritical,
+		Likelihood: 88,
+		Cause:      causes.FunnelNoRelayTraffic,
+		Evidence: []string{
+			probeLine(config.VantageDirect, d),
+			fmt.Sprintf("no Funnel relay line (a TCP drop to the peer API port, a TLS handshake error from IPv6, an ingress denial) %s", logWindow(l, false)),
+			"its proxy's tags: " + tagsOrDefault(e.Endpoint) + ": the tailnet policy's nodeAttrs must give them the funnel attribute",
+		},
+	}
+	switch {
+	case e.Endpoint.FunnelIgnored && e.Endpoint.Kind == discovery.KindService:
+		f.qualifier = ": the funnel annotation is on a Service, where the operator ignores it"
+		f.Evidence = append(f.Evidence, fmt.Sprintf("%s has %s: \"true\"; the operator reads it on Ingresses only", object(e), discovery.AnnotationFunnel))
+	case e.Endpoint.FunnelIgnored:
+		f.qualifier = ": the funnel annotation is on a ProxyGroup Ingress, where Funnel is not implemented"
+		f.Evidence = append(f.Evidence, fmt.Sprintf("%s is served by ProxyGroup %s; the operator does not read %s there", object(e), e.Endpoint.ProxyGroup, discovery.AnnotationFunnel))
+	}
+	return []Finding{f}
+}
+
+func funnelRelayHandshakeFailing(s subject) []Finding {
+	l := s.e.Logs
+	relays, eof := relayConnections(l), relayTLSErrors(l, logmatch.TLSCauseEOF)
+	if relays == 0 || eof == 0 || ingressDenials(l) > 0 {
+		return nil // no relay handshakes, or the proxy refused the relays first (funnel-ingress-denied)
+	}
+	d, probed := directProbe(s.e)
+	if probed && d.Success {
+		return nil // clients giving up mid-handshake happen on working endpoints too
+	}
+	f := Finding{
+		Severity:   SeverityCritical,
+		Likelihood: 95,
+		Cause:      causes.FunnelRelayHandshakeFailing,
+		Evidence: []string{
+			fmt.Sprintf("%s reached the proxy (TCP drops at the peer API port from IPv6), then %d TLS handshake error(s) from IPv6 sources ended in EOF, %s",
+				plural(relays, "relay connection"), eof, logWindow(l, true)),
+		},
+	}
+	if probed {
+		f.Evidence = append(f.Evidence, probeLine(config.VantageDirect, d))
+	} else {
+		f.Severity, f.Likelihood = SeverityWarning, 50
+		f.Evidence = append(f.Evidence, "not probed from the internet: run diagnose with the direct vantage to confirm")
+	}
+	if t, ok := s.e.Probes[config.VantageTailnet]; ok && t.Success {
+		f.Evidence = append(f.Evidence, probeLine(config.VantageTailnet, t)+": tailnet clients still work, as in the reports")
+	}
+	if n := certificateErrors(l); n > 0 {
+		// No certificate explains failed handshakes better than the bug.
+		f.Likelihood = 60
+		f.Evidence = append(f.Evidence, fmt.Sprintf("%d TLS handshake error(s) say no certificate could be had: see that finding first", n))
+	}
+	f.Evidence = append(f.Evidence, "no configuration change fixes this: an open upstream bug, tailscale/tailscale#19290 (also #18181, #21114)")
+	f.Evidence = append(f.Evidence, pairEvidence(l)...)
+	f.Next = []string{"attach the proxy's tailscaled version (" + proxyVersions(l) + ") to the report"}
+	return []Finding{f}
+}
+
+// proxyVersions lists the versions of the proxies whose logs were read.
+func proxyVersions(l LogSummary) string {
+	var vs []string
+	for _, p := range l.Proxies {
+		if p.VersionFrom != VersionUnknown {
+			vs = append(vs, versionString(p.Version))
+		}
+	}
+	return joinDistinct(vs, "unknown: kubectl logs the proxy's \"Program starting\" line")
+}
+
+func funnelIngressDenied(s subject) []Finding {
+	l := s.e.Logs
+	n := ingressDenials(l)
 	if n == 0 {
 		return nil
 	}
 	f := Finding{
 		Severity:   severityFor(s.e),
-		Likelihood: likely(s.e, 90, 50),
-		Cause:      causes.FunnelRelayTraffic,
-		Evidence: append([]string{
-			fmt.Sprintf("%d drop(s) \"no rules matched\" from IPv6 sources to port 443/80, none from IPv4, %s", n, logWindow(s.e.Logs, true)),
-			"its proxy's tags: " + tagsOrDefaultOf(s.e),
-		}, samplesOf(s.e.Logs, logmatch.KindDrop)...),
+		Likelihood: likely(s.e, 85, 50),
+		Cause:      causes.FunnelIngressDenied,
+		Evidence: append([]string{fmt.Sprintf("%d \"ingress: denied; no ingress cap\" line(s) %s", n, logWindow(l, false)), "its proxy's tags: " + tagsOrDefaultOf(s.e)},
+			samplesOf(l, logmatch.KindIngressDenied)...),
 	}
-	if s.e.Endpoint != nil && !s.e.Endpoint.Funnel {
-		f.Evidence = append(f.Evidence, fmt.Sprintf("%s has no %s: \"true\" annotation", object(s.e), discovery.AnnotationFunnel))
-		f.Next = append(f.Next, "enable Funnel on it if it is meant to be public (see funnel-annotation-differs)")
+	var regression []string
+	for _, m := range KnownBugsOf(l) {
+		if m.Bug.Explains == causes.FunnelIngressDenied {
+			regression = append(regression, fmt.Sprintf("%s runs tailscaled %s", m.Proxy.Pod, versionString(m.Proxy.Version)))
+		}
+	}
+	switch {
+	case len(regression) > 0:
+		// The version bug finding leads; this one says the same from the
+		// log's side.
+		f.Likelihood = likely(s.e, 80, 45)
+		f.qualifier = ": the 1.102.0–1.102.1 regression"
+		f.Evidence = append(f.Evidence, regression...)
+		f.Next = []string{"upgrade the proxy image to 1.102.2 or later (see proxy-version-bug)"}
+	case knownVersions(l):
+		f.qualifier = ": the node lacks the capability"
+		f.Evidence = append(f.Evidence, "tailscaled "+proxyVersions(l)+" does not have the 1.102.0–1.102.1 regression")
+		f.Next = []string{"add the funnel attribute for " + tagsOrDefaultOf(s.e) + " to the tailnet policy's nodeAttrs"}
+	default:
+		f.Evidence = append(f.Evidence, "the proxy's version is unknown (no \"Program starting\" line read, and no version in its image tag)")
 	}
 	return []Finding{f}
+}
+
+// knownVersions reports whether every proxy read has a known version.
+func knownVersions(l LogSummary) bool {
+	for _, p := range l.Proxies {
+		if p.VersionFrom == VersionUnknown {
+			return false
+		}
+	}
+	return len(l.Proxies) > 0
+}
+
+func proxyVersionBug(s subject) []Finding {
+	var out []Finding
+	for _, m := range KnownBugsOf(s.e.Logs) {
+		from := "its log's \"Program starting\" line"
+		if m.Proxy.VersionFrom == VersionFromImage {
+			from = "its image tag"
+		}
+		out = append(out, Finding{
+			Severity:   severityFor(s.e),
+			Likelihood: likely(s.e, 92, 60),
+			Cause:      m.Bug.Cause,
+			qualifier:  fmt.Sprintf(": %s has %s", versionString(m.Proxy.Version), m.Bug.Name),
+			Evidence: []string{
+				fmt.Sprintf("%s runs tailscaled %s (from %s); affected: %s to %s", m.Proxy.Pod, versionString(m.Proxy.Version), from, versionString(m.Bug.First), versionString(m.Bug.Last)),
+				fmt.Sprintf("%d %s line(s) %s", m.Lines, m.Bug.Signature, logWindow(s.e.Logs, false)),
+				"reports: " + strings.Join(m.Bug.Reports, ", "),
+			},
+			Next: []string{fmt.Sprintf("upgrade the proxy image to %d.%d.%d or later", m.Bug.FixedIn.Major, m.Bug.FixedIn.Minor, m.Bug.FixedIn.Patch)},
+		})
+	}
+	return out
 }
 
 func tagsOrDefaultOf(e *EndpointEvidence) string {
@@ -688,48 +950,58 @@ func tagsOrDefaultOf(e *EndpointEvidence) string {
 }
 
 func dropsNoRulesMatched(s subject) []Finding {
-	if funnelRelayDrops(s.e.Logs) > 0 {
-		return nil // the Funnel relay pattern says more
+	l := s.e.Logs
+	noRules := func(class ...logmatch.DropClass) func(DropKey) bool {
+		return func(k DropKey) bool {
+			return k.Reason == logmatch.ReasonNoRulesMatched && slices.Contains(class, k.Class)
+		}
 	}
-	served := countEvents(s.e.Logs, func(ev logmatch.Event) bool {
-		return ev.Kind == logmatch.KindDrop && ev.Reason == logmatch.ReasonNoRulesMatched && ev.Port != logmatch.PortOther
-	})
-	other := countEvents(s.e.Logs, func(ev logmatch.Event) bool {
-		return ev.Kind == logmatch.KindDrop && ev.Reason == logmatch.ReasonNoRulesMatched && ev.Port == logmatch.PortOther
-	})
+	served := dropsWhere(l, noRules(logmatch.DropClassServed))
+	other := dropsWhere(l, noRules(logmatch.DropClassOther, logmatch.DropClassUnknown))
 	switch {
 	case served > 0:
+		byFamily := func(f logmatch.Family) int {
+			return dropsWhere(l, func(k DropKey) bool { return noRules(logmatch.DropClassServed)(k) && k.Family == f })
+		}
 		return []Finding{{
-			Severity:   severityFor(s.e),
-			Likelihood: likely(s.e, 80, 45),
+			Severity: severityFor(s.e),
+			// Above the stall it explains for tailnet clients.
+			Likelihood: likely(s.e, 85, 45),
 			Cause:      causes.ProxyDroppingTraffic,
 			Evidence: append([]string{
-				fmt.Sprintf("%d drop(s) \"no rules matched\" to port 443/80 (IPv4 sources among them), %s", served, logWindow(s.e.Logs, true)),
+				fmt.Sprintf("%d drop(s) \"no rules matched\" to a served port (443/80), %d from IPv4 and %d from IPv6 tailnet clients, %s",
+					served, byFamily(logmatch.FamilyIPv4), byFamily(logmatch.FamilyIPv6), logWindow(l, true)),
+				"Funnel relays never connect to 443 or 80: these are tailnet clients the policy does not allow",
 				"its proxy's tags: " + tagsOrDefaultOf(s.e),
-			}, samplesOf(s.e.Logs, logmatch.KindDrop)...),
+			}, samplesWhere(l, func(x logs.Sample) bool {
+				return x.Event.Kind == logmatch.KindDrop && x.Class == logmatch.DropClassServed
+			})...),
 		}}
 	case other > 0:
 		return []Finding{{
 			Severity:   SeverityInfo,
 			Likelihood: 5,
 			Cause:      causes.DropsToUnservedPorts,
-			Evidence:   []string{fmt.Sprintf("%d drop(s) \"no rules matched\" to ports other than 443/80, %s", other, logWindow(s.e.Logs, true))},
+			Evidence:   []string{fmt.Sprintf("%d drop(s) \"no rules matched\" to ports other than 443/80 and the peer API, %s", other, logWindow(l, true))},
 		}}
 	}
 	return nil
 }
 
-func funnelIngressDenied(s subject) []Finding {
-	n := countEvents(s.e.Logs, func(ev logmatch.Event) bool { return ev.Kind == logmatch.KindIngressDenied })
+func certificateRateLimited(s subject) []Finding {
+	l := s.e.Logs
+	n := countEvents(l, func(ev logmatch.Event) bool {
+		return ev.Kind == logmatch.KindTLSHandshakeError && ev.TLSCause == logmatch.TLSCauseRateLimited
+	})
 	if n == 0 {
 		return nil
 	}
 	return []Finding{{
 		Severity:   severityFor(s.e),
-		Likelihood: likely(s.e, 85, 50),
-		Cause:      causes.FunnelIngressDenied,
-		Evidence: append([]string{fmt.Sprintf("%d \"ingress: denied; no ingress cap\" line(s) %s", n, logWindow(s.e.Logs, false)), "its proxy's tags: " + tagsOrDefaultOf(s.e)},
-			samplesOf(s.e.Logs, logmatch.KindIngressDenied)...),
+		Likelihood: likely(s.e, 90, 45),
+		Cause:      causes.CertificateRateLimited,
+		Evidence: append([]string{fmt.Sprintf("%d TLS handshake error(s) with acme:error:rateLimited %s", n, logWindow(l, false))},
+			samplesWhere(l, func(x logs.Sample) bool { return x.Event.TLSCause == logmatch.TLSCauseRateLimited })...),
 	}}
 }
 
@@ -741,6 +1013,7 @@ func certificateNotIssued(s subject) []Finding {
 	fromLog := n > 0
 	if fromLog {
 		ev = append(ev, fmt.Sprintf("%d TLS handshake error(s) in the proxy log: the account cannot get TLS certificates, %s", n, logWindow(s.e.Logs, false)))
+		ev = append(ev, samplesWhere(s.e.Logs, func(x logs.Sample) bool { return x.Event.TLSCause == logmatch.TLSCauseCertUnavailable })...)
 	}
 	for _, w := range s.e.Warnings {
 		if w.Reason == "HTTPSNotEnabled" {
@@ -751,12 +1024,13 @@ func certificateNotIssued(s subject) []Finding {
 		return nil
 	}
 	severity, likelihood := severityFor(s.e), likely(s.e, 70, 40)
-	if !fromLog {
-		if other, ok := certificateSeen(s); ok {
-			// A live handshake beats an Event that may be days old.
-			severity, likelihood = SeverityInfo, 10
-			ev = append(ev, other+" presented a certificate just now, so HTTPS is enabled: the Event is likely stale")
-		}
+	if fromLog {
+		// The proxy says it itself: nothing explains failed handshakes better.
+		likelihood = likely(s.e, 90, 45)
+	} else if other, ok := certificateSeen(s); ok {
+		// A live handshake beats an Event that may be days old.
+		severity, likelihood = SeverityInfo, 10
+		ev = append(ev, other+" presented a certificate just now, so HTTPS is enabled: the Event is likely stale")
 	}
 	return []Finding{{
 		Severity:   severity,

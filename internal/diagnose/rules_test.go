@@ -8,7 +8,6 @@ import (
 
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/config"
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/discovery"
-	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/logmatch"
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/prober"
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/internal/causes"
 )
@@ -41,7 +40,7 @@ var ruleCases = []struct {
 	ev   func() Evidence
 	want Severity
 }{
-	{"funnel off here, on at the working one, relays dropped", "funnel-annotation-differs", func() Evidence { return incidentEvidence() }, SeverityCritical},
+	{"funnel off here, on at the working one, failing", "funnel-annotation-differs", healthy(func(a, w *EndpointEvidence, _ *Evidence) { w.Endpoint.Funnel = true; down(a) }), SeverityCritical},
 	{"funnel on here only, endpoint works", "funnel-annotation-differs", healthy(func(a, _ *EndpointEvidence, _ *Evidence) { a.Endpoint.Funnel = true }), SeverityWarning},
 	{"funnel the same", "funnel-annotation-differs", healthy(func(a, w *EndpointEvidence, _ *Evidence) { a.Endpoint.Funnel, w.Endpoint.Funnel = true, true; down(a) }), ""},
 	{"funnel differs but no compare object", "funnel-annotation-differs", healthy(func(a, w *EndpointEvidence, _ *Evidence) {
@@ -122,36 +121,75 @@ var ruleCases = []struct {
 		a.Probes[config.VantageTailnet] = stalledProbe()
 	}), ""},
 
-	{"IPv6-only drops to 443", "drops-funnel-relays-ipv6", func() Evidence { return incidentEvidence() }, SeverityCritical},
-	{"IPv6 drops while working", "drops-funnel-relays-ipv6", healthy(func(a, _ *EndpointEvidence, _ *Evidence) {
-		withEvents(a, map[logmatch.Event]int{drop(logmatch.FamilyIPv6, logmatch.Port443): 3})
-	}), SeverityWarning},
-	{"IPv4 drops too: not the relay pattern", "drops-funnel-relays-ipv6", healthy(func(a, _ *EndpointEvidence, _ *Evidence) {
-		down(a)
-		withEvents(a, map[logmatch.Event]int{drop(logmatch.FamilyIPv6, logmatch.Port443): 3, drop(logmatch.FamilyIPv4, logmatch.Port443): 1})
+	{"relay connections, endpoint failing", "funnel-relay-traffic", func() Evidence { return incidentEvidence() }, SeverityInfo},
+	{"relay connections at the inferred port, working", "funnel-relay-traffic", healthy(func(a, _ *EndpointEvidence, _ *Evidence) {
+		withLog(a, realPeerAPIDrop)
+	}), SeverityInfo},
+	{"IPv6 drops at 443 are tailnet clients, not relays", "funnel-relay-traffic", healthy(func(a, _ *EndpointEvidence, _ *Evidence) {
+		withLog(a, sampleDropIPv6)
 	}), ""},
-	{"IPv6 drops to the peer API port only", "drops-funnel-relays-ipv6", healthy(func(a, _ *EndpointEvidence, _ *Evidence) {
-		withEvents(a, map[logmatch.Event]int{drop(logmatch.FamilyIPv6, logmatch.PortOther): 3})
+
+	{"funnel on, public probe fails, no relay line", "funnel-no-relay-traffic", healthy(func(a, _ *EndpointEvidence, _ *Evidence) {
+		a.Endpoint.Funnel = true
+		down(a)
+		withLog(a, peerAPIServing, sampleDropIPv4)
+	}), SeverityCritical},
+	{"funnel annotation on a Service", "funnel-no-relay-traffic", healthy(func(a, _ *EndpointEvidence, _ *Evidence) {
+		a.Endpoint.Kind, a.Endpoint.FunnelIgnored = discovery.KindService, true
+		down(a)
+		withLog(a)
+	}), SeverityCritical},
+	{"relays arrive", "funnel-no-relay-traffic", func() Evidence { return incidentEvidence() }, ""},
+	{"no log read", "funnel-no-relay-traffic", healthy(func(a, _ *EndpointEvidence, _ *Evidence) {
+		a.Endpoint.Funnel = true
+		down(a)
+		a.Logs = LogSummary{}
+	}), ""},
+	{"no funnel annotation", "funnel-no-relay-traffic", healthy(func(a, _ *EndpointEvidence, _ *Evidence) { down(a); withLog(a) }), ""},
+
+	{"relays, then handshake EOFs from the same relays", "funnel-relay-handshake-failing", func() Evidence { return incidentEvidence() }, SeverityCritical},
+	{"the same while the endpoint works", "funnel-relay-handshake-failing", healthy(func(a, _ *EndpointEvidence, _ *Evidence) {
+		withLog(a, relayStory()...)
+	}), ""},
+	{"EOFs without relay connections", "funnel-relay-handshake-failing", healthy(func(a, _ *EndpointEvidence, _ *Evidence) {
+		down(a)
+		withLog(a, relayEOF(relayLong, 46650))
 	}), ""},
 
 	{"IPv4 and IPv6 drops to 443", "drops-no-rules-matched", healthy(func(a, _ *EndpointEvidence, _ *Evidence) {
 		down(a)
-		withEvents(a, map[logmatch.Event]int{drop(logmatch.FamilyIPv6, logmatch.Port443): 3, drop(logmatch.FamilyIPv4, logmatch.Port443): 1}, sampleDropIPv4)
+		withLog(a, sampleDropIPv6, sampleDropIPv6, sampleDropIPv6, sampleDropIPv4)
 	}), SeverityCritical},
 	{"drops to other ports only", "drops-no-rules-matched", healthy(func(a, _ *EndpointEvidence, _ *Evidence) {
-		withEvents(a, map[logmatch.Event]int{drop(logmatch.FamilyIPv4, logmatch.PortOther): 2})
+		withLog(a, "Drop: TCP{100.64.0.1:65076 > 100.64.0.2:22} 60 no rules matched", "Drop: UDP{100.64.0.1:65076 > 100.64.0.2:36311} 60 no rules matched")
 	}), SeverityInfo},
-	{"the relay pattern has its own rule", "drops-no-rules-matched", func() Evidence { return incidentEvidence() }, ""},
+	{"peer-API drops never feed it", "drops-no-rules-matched", func() Evidence { return incidentEvidence() }, ""},
 
-	{"ingress denied", "funnel-ingress-denied", healthy(func(a, _ *EndpointEvidence, _ *Evidence) {
+	{"ingress denied, version unknown", "funnel-ingress-denied", healthy(func(a, _ *EndpointEvidence, _ *Evidence) {
 		down(a)
-		withEvents(a, map[logmatch.Event]int{{Kind: logmatch.KindIngressDenied, Family: logmatch.FamilyIPv6}: 6}, sampleDenied)
+		a.Pods[0].Version = "stable"
+		withLog(a, sampleDenied, sampleDenied)
 	}), SeverityCritical},
 	{"no denial", "funnel-ingress-denied", func() Evidence { return incidentEvidence() }, ""},
 
+	{"1.102.1 denies ingress", "proxy-version-bug", healthy(func(a, _ *EndpointEvidence, _ *Evidence) {
+		down(a)
+		withLog(a, programStarting("v1.102.1"), sampleDenied)
+	}), SeverityCritical},
+	{"1.100.2 denies ingress", "proxy-version-bug", healthy(func(a, _ *EndpointEvidence, _ *Evidence) {
+		down(a)
+		withLog(a, programStarting("v1.100.2"), sampleDenied)
+	}), ""},
+
+	{"Let's Encrypt rate limit", "certificate-rate-limited", healthy(func(a, _ *EndpointEvidence, _ *Evidence) {
+		down(a)
+		withLog(a, certRateLimited)
+	}), SeverityCritical},
+	{"no rate limit", "certificate-rate-limited", func() Evidence { return incidentEvidence() }, ""},
+
 	{"proxy cannot get certificates", "certificate-not-issued", healthy(func(a, _ *EndpointEvidence, _ *Evidence) {
 		down(a)
-		withEvents(a, map[logmatch.Event]int{{Kind: logmatch.KindTLSHandshakeError, Family: logmatch.FamilyIPv6, TLSCause: logmatch.TLSCauseCertUnavailable}: 2})
+		withLog(a, certNil, certNil)
 	}), SeverityCritical},
 	{"HTTPSNotEnabled event, no handshake seen", "certificate-not-issued", healthy(func(a, w *EndpointEvidence, _ *Evidence) {
 		down(a)
@@ -333,15 +371,16 @@ func TestHealthyFindsNothing(t *testing.T) {
 	}
 }
 
-// TestIncident: the top finding names the difference that explains the
-// incident, backed by the drops, then the symptom; the namespace
-// difference is only worth knowing.
+// TestIncident: the top finding is case c of REFERENCE.md §8 (relays
+// reach the proxy, their handshakes end in EOF), backed by the counts and
+// line pairs of the same relays; the symptom follows; the relay Drop lines
+// come last, as info.
 func TestIncident(t *testing.T) {
 	r := Diagnose(incidentEvidence())
 	if !r.Problems() {
 		t.Fatal("no problem found in the incident")
 	}
-	want := []string{"funnel-annotation-differs", "drops-funnel-relays-ipv6", "tls-handshake-stalls", "namespace-differs"}
+	want := []string{"funnel-relay-handshake-failing", "tls-handshake-stalls", "namespace-differs", "funnel-relay-traffic"}
 	got := ruleIDs(r.Findings)
 	if len(got) != len(want) {
 		t.Fatalf("findings %v, want rules %v", got, want)
@@ -356,28 +395,37 @@ func TestIncident(t *testing.T) {
 		t.Errorf("top finding %s %d, want critical 95", top.Severity, top.Likelihood)
 	}
 	joined := strings.Join(top.Evidence, "\n")
-	for _, s := range []string{"Ingress kube-system/traefik-ingress", "Ingress default/whoami (works)", "40 IPv6"} {
+	for _, s := range []string{
+		"6 relay connections reached the proxy", "6 TLS handshake error(s) from IPv6 sources ended in EOF",
+		"no configuration change fixes this", "tailscale/tailscale#19290",
+		"from the same relay [" + relayShort + "]:46655:", "log: " + relayDrop(relayShort, 46655), "log: " + relayEOF(relayShort, 46655),
+		"from the same relay [" + relayLong + "]:46654:",
+	} {
 		if !strings.Contains(joined, s) {
 			t.Errorf("top finding's evidence lacks %q:\n%s", s, joined)
 		}
 	}
-	if !strings.Contains(strings.Join(top.Next, "\n"), "kubectl annotate -n kube-system ingress traefik-ingress tailscale.com/funnel=true") {
-		t.Errorf("top finding does not say how to enable Funnel: %q", top.Next)
+	next := strings.Join(top.Next, "\n")
+	for _, s := range []string{"v1.80.3", "toggle Funnel off and on", "restart the proxy pod"} {
+		if !strings.Contains(next, s) {
+			t.Errorf("top finding's next steps lack %q: %q", s, top.Next)
+		}
 	}
-	if r.Findings[3].Severity != SeverityInfo {
-		t.Errorf("namespace difference is %s, want info", r.Findings[3].Severity)
+	last := r.Findings[len(r.Findings)-1]
+	if last.Severity != SeverityInfo || !strings.Contains(last.Title, "6 relay connections reached the proxy") {
+		t.Errorf("relay traffic finding %s %q, want info, with the count", last.Severity, last.Title)
 	}
 }
 
-// TestIncidentTagsVariant: both ask for Funnel and relays are dropped at
-// one: the tags that differ are the top finding.
+// TestIncidentTagsVariant: both ask for Funnel and no relay reaches one:
+// the tags that differ are the top finding, next to case a.
 func TestIncidentTagsVariant(t *testing.T) {
 	ev := incidentEvidence()
-	ev.Endpoints[0].Endpoint.Funnel = true
+	withLog(&ev.Endpoints[0])
 	ev.Endpoints[0].Endpoint.Tags = "tag:cluster"
 	r := Diagnose(ev)
-	if len(r.Findings) == 0 || r.Findings[0].Rule != "tags-differ" || r.Findings[0].Severity != SeverityCritical {
-		t.Fatalf("findings %v, want tags-differ first and critical", ruleIDs(r.Findings))
+	if len(r.Findings) < 2 || r.Findings[0].Rule != "tags-differ" || r.Findings[0].Severity != SeverityCritical || r.Findings[1].Rule != "funnel-no-relay-traffic" {
+		t.Fatalf("findings %v, want tags-differ first and critical, then funnel-no-relay-traffic", ruleIDs(r.Findings))
 	}
 }
 

@@ -1,6 +1,8 @@
 package diagnose
 
 import (
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/config"
@@ -101,21 +103,100 @@ const (
 	sampleDropIPv4 = "2026/11/24 09:32:16 Drop: TCP{100.64.0.1:65076 > 100.64.0.2:443} 60 no rules matched"
 	sampleTLSEOF   = "2026/11/24 09:32:17 http: TLS handshake error from [fd7a:115c:a1e0::9]:46098: EOF"
 	sampleDenied   = "2026/11/24 09:32:18 peerapi: ingress: denied; no ingress cap from [fd7a:115c:a1e0::9]:36338"
+
+	// The proxy's own addresses and peer API port (36311 is also what
+	// tailscaled's rule gives for its IPv6 address).
+	selfIPv6       = "fd7a:115c:a1e0::5501:7c39"
+	peerAPIServing = "2026/11/24 09:30:00 peerapi: serving on http://[" + selfIPv6 + "]:36311"
+	// realPeerAPIDrop is REFERENCE.md §2's real capture: a peer-API drop
+	// from an ordinary peer, which tailscaled lets through.
+	realPeerAPIDrop = "Drop: TCP{[fd7a:115c:a1e0:ab12:4843:cd96:625a:9516]:46650 > [fd7a:115c:a1e0::5501:7c39]:36311} 80 no rules matched"
+	certNil         = "2024/05/28 08:00:01 http: TLS handshake error from %!s(<nil>): 500 Internal Server Error: your Tailscale account does not support getting TLS certs"
+	certRateLimited = "2026/03/02 10:11:12 http: TLS handshake error from [fd7a:115c:a1e0::9]:46098: 429 urn:ietf:params:acme:error:rateLimited: Error creating new order :: too many certificates (5) already issued for this exact set of identifiers in the last 168h0m0s, retry after 2026-03-04 10:11:12 UTC"
+	filterRateLimit = `2026/11/24 09:32:30 [RATELIMIT] format("%s: %s %d %s\n%s") (8 dropped)`
 )
 
-// incidentEvidence is REFERENCE.md §1: the cluster tunnel k8s (Ingress
-// kube-system/traefik-ingress in front of Traefik, no Funnel annotation)
-// times out in the TLS handshake while its proxy drops the Funnel relays'
-// IPv6 connections; the per-service Funnel whoami in default answers 200.
+// programStarting is the line tailscaled version ver logs at its start.
+func programStarting(ver string) string {
+	return "2026/11/24 09:30:00 Program starting: " + ver + "-t36550d57f, Go 1.26.5: []string{\"tailscaled\"}"
+}
+
+// relayDrop is a relay's connection to the proxy's peer API port, from
+// the relay address relay (long or short form) and port.
+func relayDrop(relay string, port int) string {
+	return fmt.Sprintf("2026/11/24 09:32:%02d Drop: TCP{[%s]:%d > [%s]:36311} 80 no rules matched", port%60, relay, port, selfIPv6)
+}
+
+// relayEOF is the handshake error that follows from the same relay.
+func relayEOF(relay string, port int) string {
+	return fmt.Sprintf("2026/11/24 09:32:%02d http: TLS handshake error from [%s]:%d: EOF", port%60, relay, port)
+}
+
+// withLog gives e's proxy log the lines, summed up as Gather sums up a
+// log it read: through the exporter's Reader and Counters, merged by
+// mergeLogs (its first pod's image tag gives the version when no line
+// does).
+func withLog(e *EndpointEvidence, lines ...string) *EndpointEvidence {
+	m, err := logmatch.New(nil)
+	if err != nil {
+		panic(err)
+	}
+	c := logs.NewCounters()
+	var k logs.StreamKey
+	samples := &logs.Samples{Max: MaxLogSamples, Relay: MaxRelaySamples}
+	r := &logs.Reader{Matcher: logs.NewMatcherRef(m), Stream: c.Stream(k), Samples: samples}
+	if err := r.ReadPlain(strings.NewReader(strings.Join(lines, "\n"))); err != nil {
+		panic(err)
+	}
+	counts := logs.TailCounts{Totals: c.Totals(k), Samples: samples.List(), Relay: samples.RelayList(), HeadRead: true}
+	pod, tag := "host", ""
+	if len(e.Pods) > 0 {
+		pod, tag = e.Pods[0].Namespace+"/"+e.Pods[0].Name, e.Pods[0].Version
+	}
+	e.Logs = mergeLogs(LogSummary{Since: e.Logs.Since}, counts, pod, tag)
+	return e
+}
+
+// repeat returns n copies of what line makes for i.
+func repeat(n int, line func(i int) string) []string {
+	out := make([]string, 0, n)
+	for i := range n {
+		out = append(out, line(i))
+	}
+	return out
+}
+
+const (
+	relayLong  = "fd7a:115c:a1e0:ab12:4843:cd96:625a:9516"
+	relayShort = "fd7a:115c:a1e0::6c01:2a07"
+)
+
+// relayStory is case c of REFERENCE.md §8: relays reach the proxy and
+// each handshake that follows ends in EOF from the same relay, while
+// tailscaled rate-limits its filter log.
+func relayStory() []string {
+	var out []string
+	for i := range 6 {
+		relay := relayLong
+		if i%2 == 1 {
+			relay = relayShort
+		}
+		out = append(out, relayDrop(relay, 46650+i), relayEOF(relay, 46650+i))
+	}
+	return append(out, filterRateLimit)
+}
+
+// incidentEvidence is REFERENCE.md §1 as tailscaled really logs it: the
+// cluster tunnel k8s (Ingress kube-system/traefik-ingress in front of
+// Traefik, Funnel on) times out in the TLS handshake; its proxy logs the
+// Funnel relays' connections to its peer API port, then a TLS handshake
+// EOF from each same relay (case c of §8). The per-service Funnel whoami
+// in default answers 200.
 func incidentEvidence() Evidence {
 	k8s := endpoint("kube-system", "traefik-ingress", "k8s", "traefik")
+	k8s.Endpoint.Funnel = true
 	k8s.Probes[config.VantageDirect] = stalledProbe()
-	k8s.Logs.RateLimit = true
-	withEvents(k8s, map[logmatch.Event]int{
-		drop(logmatch.FamilyIPv6, logmatch.Port443):                                                         40,
-		{Kind: logmatch.KindTLSHandshakeError, Family: logmatch.FamilyIPv6, TLSCause: logmatch.TLSCauseEOF}: 12,
-		{Kind: logmatch.KindRateLimit, FilterFormat: true}:                                                  4,
-	}, sampleDropIPv6, sampleTLSEOF)
+	withLog(k8s, append([]string{programStarting("v1.80.3"), peerAPIServing}, relayStory()...)...)
 	whoami := endpoint("default", "whoami", "whoami", "whoami")
 	whoami.Endpoint.Funnel = true
 	return Evidence{

@@ -71,7 +71,51 @@ type LogSummary struct {
 	// Matched are the Samples with the event each line matched (same
 	// lines, same order): what rules read.
 	Matched []logs.Sample
+	// Drops counts the drop lines by where they went, as the exporter
+	// classifies them (logmatch.Classify).
+	Drops map[DropKey]int
+	// Relay are the latest Funnel relay lines of each log read (peer-API
+	// drops and TLS handshake errors from IPv6, ingress denials), oldest
+	// first per log: a relay's drop and its handshake error are paired by
+	// address from them.
+	Relay []logs.Sample
+	// Proxies is what each log read says about its proxy, one per proxy
+	// pod (or host log) read.
+	Proxies []ProxyFacts
 }
+
+// DropKey is one kind of drop line and where it went.
+type DropKey struct {
+	Reason logmatch.Reason
+	Family logmatch.Family // of the source
+	Class  logmatch.DropClass
+	// Source is how the peer API port compared with was known
+	// (PortSourceNone for a served port, which needs none).
+	Source logmatch.PortSource
+}
+
+// ProxyFacts is what one proxy log read tells about its proxy.
+type ProxyFacts struct {
+	Pod string // namespace/name, or the host log's path
+	// Version is tailscaled's version, from VersionFrom; zero when unknown.
+	Version     logmatch.Version
+	VersionFrom VersionSource
+	// PeerAPI are the peer API ports learned from "peerapi: serving on"
+	// lines (the head of the log, or the tail); PeerAPIFrom says how the
+	// port its drops were classified with was known.
+	PeerAPI     logmatch.PeerAPIPorts
+	PeerAPIFrom logmatch.PortSource
+	HeadRead    bool // the start of the log was read, not only its end
+}
+
+// VersionSource is where a proxy's version was read.
+type VersionSource string
+
+const (
+	VersionUnknown   VersionSource = ""      // neither says (a digest, "stable", no start line)
+	VersionFromLog   VersionSource = "log"   // "Program starting: v..." in its log
+	VersionFromImage VersionSource = "image" // its image tag
+)
 
 // BackendEvidence is the Service behind the endpoint (Traefik for the
 // cluster tunnel) and whether it has somewhere to send traffic.
