@@ -180,7 +180,7 @@ func endpointsGrid(all []labelled) grid {
 	for _, v := range vantages {
 		g.head = append(g.head, upperFirst(v)+" probe")
 	}
-	g.head = append(g.head, "Proxy pods", "No-rules drops ipv4/ipv6")
+	g.head = append(g.head, "Proxy pods", "Refused 443/80 / relay conns")
 	for _, e := range all {
 		cells := []gridCell{{text: endpointLabel(e)}, {text: objectCell(e.EndpointEvidence)}, {text: funnelCell(e.EndpointEvidence)}}
 		for _, v := range vantages {
@@ -771,8 +771,15 @@ func joinDistinct(vs []string, none string) string {
 
 // logCounts sums the log events the side-by-side table shows.
 type logCounts struct {
-	noRules        map[logmatch.Family]int
-	noRulesByPort  map[logmatch.PortClass]int
+	// refused are drops at a served port (443, 80), by source family:
+	// clients the tailnet policy does not allow.
+	refused map[logmatch.Family]int
+	// relays are TCP drops from IPv6 at the peer API port: Funnel relay
+	// connections, which tailscaled lets through.
+	relays int
+	// elsewhere are no-rules drops to any other port (and peer API
+	// drops from IPv4 peers), by class.
+	elsewhere      map[logmatch.DropClass]int
 	otherDrops     map[string]int // by "reason family"
 	tlsErrors      int
 	tlsByCause     map[logmatch.TLSCause]int
@@ -782,19 +789,24 @@ type logCounts struct {
 
 func countLogs(l LogSummary) logCounts {
 	c := logCounts{
-		noRules: map[logmatch.Family]int{}, noRulesByPort: map[logmatch.PortClass]int{},
+		refused: map[logmatch.Family]int{}, elsewhere: map[logmatch.DropClass]int{},
 		otherDrops: map[string]int{}, tlsByCause: map[logmatch.TLSCause]int{},
 		deniedByFamily: map[logmatch.Family]int{},
 	}
+	for k, n := range l.Drops {
+		switch {
+		case k.Reason != logmatch.ReasonNoRulesMatched:
+			c.otherDrops[k.Reason.String()+" "+k.Family.String()] += n
+		case k.Class == logmatch.DropClassServed:
+			c.refused[k.Family] += n
+		case k.Class == logmatch.DropClassPeerAPI && k.Family == logmatch.FamilyIPv6:
+			c.relays += n
+		default:
+			c.elsewhere[k.Class] += n
+		}
+	}
 	for ev, n := range l.Events {
 		switch ev.Kind {
-		case logmatch.KindDrop:
-			if ev.Reason == logmatch.ReasonNoRulesMatched {
-				c.noRules[ev.Family] += n
-				c.noRulesByPort[ev.Port] += n
-			} else {
-				c.otherDrops[ev.Reason.String()+" "+ev.Family.String()] += n
-			}
 		case logmatch.KindTLSHandshakeError:
 			c.tlsErrors += n
 			c.tlsByCause[ev.TLSCause] += n
@@ -806,14 +818,18 @@ func countLogs(l LogSummary) logCounts {
 	return c
 }
 
-// dropsCell is the no-rules-matched drops of the endpoints table, by
-// source family.
+// dropsCell is the endpoints table's drops: refused at a served port (a
+// real drop), then Funnel relay connections (not a failure).
 func dropsCell(l LogSummary) string {
 	if !l.Read {
 		return "-"
 	}
 	c := countLogs(l)
-	s := fmt.Sprintf("%d/%d", c.noRules[logmatch.FamilyIPv4], c.noRules[logmatch.FamilyIPv6])
+	refused := 0
+	for _, n := range c.refused {
+		refused += n
+	}
+	s := fmt.Sprintf("%d / %d", refused, c.relays)
 	if l.RateLimit {
 		s += ", rate limited"
 	}
@@ -1084,17 +1100,22 @@ func sideBySide(cols []labelled) []sideRow {
 			return value(countLogs(e.Logs))
 		})
 	}
-	logRow("no-rules drops", func(c logCounts) (string, string) {
-		return fmt.Sprintf("%d ipv4, %d ipv6", c.noRules[logmatch.FamilyIPv4], c.noRules[logmatch.FamilyIPv6]),
-			nonZero(c.noRules, logmatch.Family.String)
-	})
-	logRow("no-rules drops by port", func(c logCounts) (string, string) {
+	logRow("refused at 443/80", func(c logCounts) (string, string) {
 		total := 0
-		for _, n := range c.noRulesByPort {
+		for _, n := range c.refused {
 			total += n
 		}
-		port := func(p logmatch.PortClass) string { return "port " + p.String() }
-		return countsCell(total, c.noRulesByPort, port), nonZero(c.noRulesByPort, port)
+		return countsCell(total, c.refused, logmatch.Family.String), nonZero(c.refused, logmatch.Family.String)
+	})
+	logRow("relay connections", func(c logCounts) (string, string) {
+		return strconv.Itoa(c.relays), strconv.FormatBool(c.relays > 0)
+	})
+	logRow("no-rules drops elsewhere", func(c logCounts) (string, string) {
+		total := 0
+		for _, n := range c.elsewhere {
+			total += n
+		}
+		return countsCell(total, c.elsewhere, logmatch.DropClass.String), nonZero(c.elsewhere, logmatch.DropClass.String)
 	})
 	logRow("other drops", func(c logCounts) (string, string) {
 		var ks []string
