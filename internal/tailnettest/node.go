@@ -95,7 +95,10 @@ func (tn *Tailnet) addNode(t testing.TB, opts NodeOptions) (*Node, error) {
 		n.SOCKS5 = "127.0.0.1:" + strconv.Itoa(ports[0])
 		args = append(args, "--socks5-server="+n.SOCKS5)
 	}
-	if n.proc, err = testproc.Start("tailscaled "+n.Name, tn.bins.Tailscaled, args, nodeEnv, n.LogPath); err != nil {
+	// TS_LOGS_DIR keeps logpolicy's config (log IDs) in the node's
+	// directory instead of /var/lib/tailscale, shared and left behind.
+	env := append([]string{"TS_LOGS_DIR=" + dir}, nodeEnv...)
+	if n.proc, err = testproc.Start("tailscaled "+n.Name, tn.bins.Tailscaled, args, env, n.LogPath); err != nil {
 		return nil, err
 	}
 	t.Cleanup(func() {
