@@ -56,8 +56,11 @@ type Node struct {
 	LogPath string // tailscaled's stdout and stderr
 	SOCKS5  string // 127.0.0.1:PORT, or "" without NodeOptions.SOCKS5
 
-	proc *testproc.Proc
-	cli  string // the tailscale CLI
+	proc   *testproc.Proc
+	daemon string   // the tailscaled binary
+	args   []string // its flags
+	env    []string // its environment, added to the test's
+	cli    string   // the tailscale CLI
 }
 
 // AddNode starts a tailscaled, joins it with a preauth key of opts.User
@@ -76,7 +79,10 @@ func (tn *Tailnet) addNode(t testing.TB, opts NodeOptions) (*Node, error) {
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		return nil, err
 	}
-	n := &Node{Name: opts.Name, Socket: filepath.Join(dir, "sock"), LogPath: filepath.Join(dir, "tailscaled.log"), cli: tn.bins.Tailscale}
+	n := &Node{
+		Name: opts.Name, Socket: filepath.Join(dir, "sock"), LogPath: filepath.Join(dir, "tailscaled.log"),
+		daemon: tn.bins.Tailscaled, cli: tn.bins.Tailscale,
+	}
 	wgPort, err := freeUDPPort()
 	if err != nil {
 		return nil, err
@@ -97,25 +103,17 @@ func (tn *Tailnet) addNode(t testing.TB, opts NodeOptions) (*Node, error) {
 	}
 	// TS_LOGS_DIR keeps logpolicy's config (log IDs) in the node's
 	// directory instead of /var/lib/tailscale, shared and left behind.
-	env := append([]string{"TS_LOGS_DIR=" + dir}, nodeEnv...)
-	if n.proc, err = testproc.Start("tailscaled "+n.Name, tn.bins.Tailscaled, args, env, n.LogPath); err != nil {
-		return nil, err
-	}
+	n.args, n.env = args, append([]string{"TS_LOGS_DIR=" + dir}, nodeEnv...)
 	t.Cleanup(func() {
-		n.proc.Stop(stopGrace)
+		if n.proc != nil {
+			n.proc.Stop(stopGrace)
+		}
 		if t.Failed() {
 			t.Logf("tailscaled %s log (%s), last lines:\n%s", n.Name, n.LogPath, testproc.TailFile(n.LogPath, 40))
 		}
 	})
-	err = eventually("LocalAPI of "+n.Name, startTimeout, pollInterval, func() (bool, error) {
-		if ok, err := n.proc.Exited(); ok {
-			return false, fmt.Errorf("tailscaled %w", err)
-		}
-		_, err := n.Status()
-		return err == nil, err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("%w\n%s", err, testproc.TailFile(n.LogPath, 30))
+	if err := n.start(); err != nil {
+		return nil, err
 	}
 	key, err := tn.preauthKey(opts.User)
 	if err != nil {
@@ -142,6 +140,49 @@ func (tn *Tailnet) addNode(t testing.TB, opts NodeOptions) (*Node, error) {
 	}
 	tn.nodes = append(tn.nodes, n)
 	return n, nil
+}
+
+// start runs tailscaled and waits (bounded) until its LocalAPI answers.
+func (n *Node) start() error {
+	p, err := testproc.Start("tailscaled "+n.Name, n.daemon, n.args, n.env, n.LogPath)
+	if err != nil {
+		return err
+	}
+	n.proc = p
+	err = eventually("LocalAPI of "+n.Name, startTimeout, pollInterval, func() (bool, error) {
+		if ok, err := p.Exited(); ok {
+			return false, fmt.Errorf("tailscaled %w", err)
+		}
+		_, err := n.Status()
+		return err == nil, err
+	})
+	if err != nil {
+		return fmt.Errorf("%w\n%s", err, testproc.TailFile(n.LogPath, 30))
+	}
+	return nil
+}
+
+// Restart stops the node's tailscaled by PID (SIGTERM, bounded) and runs
+// it again with the same state, flags and log file, as a proxy container
+// restarts; it returns once the node runs again (bounded). The log then
+// holds a second "Program starting" and "peerapi: serving on"; the
+// process's counters start again from zero.
+func (n *Node) Restart(t testing.TB) {
+	t.Helper()
+	n.proc.Stop(stopGrace)
+	if err := n.start(); err != nil {
+		t.Fatalf("tailnettest: restart %s: %v", n.Name, err)
+	}
+	err := eventually(n.Name+" runs again", joinTimeout, pollInterval, func() (bool, error) {
+		st, err := n.Status()
+		if err != nil {
+			return false, err
+		}
+		return st.BackendState == "Running", fmt.Errorf("state %s", st.BackendState)
+	})
+	if err != nil {
+		t.Fatalf("tailnettest: %v\n%s", err, testproc.TailFile(n.LogPath, 30))
+	}
 }
 
 // WaitPeers waits (bounded) until every node sees every other as a peer.

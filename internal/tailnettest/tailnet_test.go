@@ -178,6 +178,38 @@ func TestProxyBehindPolicy(t *testing.T) {
 			t.Errorf("in the proxy's log: %d drops to :443, %d to the peer API, %d ingress denials, %d program starts; want each > 0", served, peerAPI, ingress, started)
 		}
 	})
+
+	// A proxy container restarts: the same log file goes on, the exact
+	// counter starts again from zero.
+	t.Run("restart", func(t *testing.T) {
+		before := inboundACLDrops(t, proxy)
+		starts := count(proxyEvents(t, proxy), isKind(logmatch.KindProgramStarting))
+		proxy.Restart(t)
+		after := inboundACLDrops(t, proxy)
+		t.Logf("exact acl drops: %v before the restart, %v after", before, after)
+		if before == 0 || after >= before {
+			t.Errorf("acl drops %v before the restart, %v after: want a reset from > 0", before, after)
+		}
+		evs := waitLines(t, proxy, "the restart's Program starting and peer API port", func(evs []logmatch.Event) bool {
+			return count(evs, isKind(logmatch.KindProgramStarting)) > starts &&
+				count(evs[lastIndex(evs, isKind(logmatch.KindProgramStarting)):], isKind(logmatch.KindPeerAPIServing)) > 0
+		})
+		var ports logmatch.PeerAPIPorts
+		for _, ev := range evs[lastIndex(evs, isKind(logmatch.KindProgramStarting)):] {
+			ports.Learn(ev)
+		}
+		t.Logf("peer API port after the restart: %d (InferPeerAPIPort: %d)", ports.IPv4, logmatch.InferPeerAPIPort(proxy.IPv4))
+	})
+}
+
+// lastIndex is the index of the last event for which f is true, or 0.
+func lastIndex(evs []logmatch.Event, f func(logmatch.Event) bool) int {
+	for i := len(evs) - 1; i >= 0; i-- {
+		if f(evs[i]) {
+			return i
+		}
+	}
+	return 0
 }
 
 // serveTLS runs an HTTPS server of a test CA on the proxy's
