@@ -351,3 +351,14 @@ func capture(t *testing.T, n *Node, path string) {
 		t.Errorf("capture %s's log: %v", n.Name, err)
 	}
 }
+
+func TestBuildOverrideMustExist(t *testing.T) {
+	for _, b := range binaries {
+		t.Run(b.name, func(t *testing.T) {
+			t.Setenv(b.env, "/nonexistent/"+b.name)
+			if p, err := b.path(); err == nil || !strings.Contains(err.Error(), "$"+b.env) {
+				t.Fatalf("path() = %q, %v; want an error naming $%s", p, err, b.env)
+			}
+		})
+	}
+}
