@@ -229,22 +229,15 @@ func (tn *Tailnet) user(name string) (uint64, error) {
 	if id, ok := tn.users[name]; ok {
 		return id, nil
 	}
-	var u struct {
-		ID uint64 `json:"id,string"`
-	}
 	out, err := tn.cli("users", "create", name, "-o", "json")
 	if err != nil {
 		return 0, err
 	}
+	var u struct {
+		ID uint64 `json:"id"`
+	}
 	if err := json.Unmarshal(out, &u); err != nil || u.ID == 0 {
-		// Older outputs write the ID as a number.
-		var n struct {
-			ID uint64 `json:"id"`
-		}
-		if err2 := json.Unmarshal(out, &n); err2 != nil || n.ID == 0 {
-			return 0, fmt.Errorf("headscale users create %s: no id in %q", name, out)
-		}
-		u.ID = n.ID
+		return 0, fmt.Errorf("headscale users create %s: no id in %q", name, out)
 	}
 	tn.users[name] = u.ID
 	return u.ID, nil
