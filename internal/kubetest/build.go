@@ -7,11 +7,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/internal/testproc"
 )
 
 // APIServerEnv names a prebuilt kube-apiserver binary to use instead of
@@ -64,13 +65,13 @@ func buildAPIServer() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	goBin, err := goTool()
+	goBin, err := testproc.GoTool()
 	if err != nil {
 		return "", err
 	}
 	// Test binaries of several packages run at once; one cold build (2.8 GB
 	// at link time) is enough, the others then hit the cache.
-	unlock, err := lockFile(filepath.Join(os.TempDir(), "kubetest-apiserver-build.lock"), buildTimeout)
+	unlock, err := testproc.LockFile(filepath.Join(os.TempDir(), "kubetest-apiserver-build.lock"), buildTimeout)
 	if err != nil {
 		return "", err
 	}
@@ -93,36 +94,8 @@ func buildAPIServer() (string, error) {
 	return path, nil
 }
 
-// apiserverModuleDir finds .ci/kube-apiserver from this source file, falling
-// back to the main module of the working directory (for -trimpath builds).
-func apiserverModuleDir() (string, error) {
-	var roots []string
-	if _, file, _, ok := runtime.Caller(0); ok {
-		roots = append(roots, filepath.Join(filepath.Dir(file), "..", ".."))
-	}
-	if goBin, err := goTool(); err == nil {
-		out, err := exec.Command(goBin, "env", "GOMOD").Output()
-		if gomod := strings.TrimSpace(string(out)); err == nil && gomod != "" && gomod != os.DevNull {
-			roots = append(roots, filepath.Dir(gomod))
-		}
-	}
-	for _, root := range roots {
-		dir := filepath.Join(root, ".ci", "kube-apiserver")
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return filepath.Clean(dir), nil
-		}
-	}
-	return "", fmt.Errorf("find .ci/kube-apiserver/go.mod: looked under %q", roots)
-}
-
-// goTool finds the go command; `go test` puts GOROOT/bin first on PATH.
-func goTool() (string, error) {
-	p, err := exec.LookPath("go")
-	if err != nil {
-		return "", fmt.Errorf("find the go command: %w", err)
-	}
-	return p, nil
-}
+// apiserverModuleDir finds .ci/kube-apiserver.
+func apiserverModuleDir() (string, error) { return testproc.ModuleDir("kube-apiserver") }
 
 // etcdFallback is where Debian's etcd-server installs etcd, for a PATH
 // without /usr/bin.

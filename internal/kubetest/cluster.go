@@ -32,6 +32,8 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/internal/testproc"
 )
 
 // Options configures Start. The zero value is a working cluster.
@@ -78,8 +80,8 @@ type Cluster struct {
 	tokens    map[string]string
 
 	mu    sync.Mutex
-	etcd  *proc
-	kas   *proc
+	etcd  *testproc.Proc
+	kas   *testproc.Proc
 	admin kubernetes.Interface
 }
 
@@ -129,7 +131,7 @@ func Start(t testing.TB, opts Options) *Cluster {
 
 	start := time.Now()
 	if err := c.startEtcd(etcdBin); err != nil {
-		t.Fatalf("kubetest: %v\n%s", err, tailFile(filepath.Join(dir, "etcd.log"), logTailLines))
+		t.Fatalf("kubetest: %v\n%s", err, testproc.TailFile(filepath.Join(dir, "etcd.log"), logTailLines))
 	}
 	etcdReady := time.Since(start)
 
@@ -164,7 +166,7 @@ func Start(t testing.TB, opts Options) *Cluster {
 	}
 	c.args = append(c.args, opts.ExtraArgs...)
 	if err := c.startAPIServer(); err != nil {
-		t.Fatalf("kubetest: %v\n%s", err, tailFile(filepath.Join(dir, "kube-apiserver.log"), logTailLines))
+		t.Fatalf("kubetest: %v\n%s", err, testproc.TailFile(filepath.Join(dir, "kube-apiserver.log"), logTailLines))
 	}
 	t.Logf("kubetest: etcd ready in %v, kube-apiserver %s ready in %v (dir %s)",
 		etcdReady.Round(time.Millisecond), c.URL, (time.Since(start) - etcdReady).Round(time.Millisecond), dir)
@@ -235,7 +237,7 @@ func (c *Cluster) startEtcd(bin string) error {
 	c.mu.Unlock()
 	hc := &http.Client{Timeout: 2 * time.Second}
 	err = poll(etcdReadyTimeout, 50*time.Millisecond, func() (bool, error) {
-		if done, err := p.exited(); done {
+		if done, err := p.Exited(); done {
 			return false, fmt.Errorf("etcd %s: %w", client, err)
 		}
 		resp, err := hc.Get(client + "/health")
@@ -269,7 +271,7 @@ func (c *Cluster) startAPIServer() error {
 	defer hc.CloseIdleConnections()
 	var last string
 	err = poll(c.opts.ReadyTimeout, 100*time.Millisecond, func() (bool, error) {
-		if done, err := p.exited(); done {
+		if done, err := p.Exited(); done {
 			return false, fmt.Errorf("kube-apiserver on %s: %w", c.URL, err)
 		}
 		resp, err := hc.Get(c.URL + "/readyz")
@@ -357,7 +359,7 @@ func (c *Cluster) Stop(t testing.TB) {
 	if p == nil {
 		t.Fatalf("kubetest: Stop: kube-apiserver is not running")
 	}
-	took := p.stop(stopGrace)
+	took := p.Stop(stopGrace)
 	t.Logf("kubetest: kube-apiserver stopped in %v", took.Round(time.Millisecond))
 }
 
@@ -367,7 +369,7 @@ func (c *Cluster) StartAgain(t testing.TB) {
 	t.Helper()
 	start := time.Now()
 	if err := c.startAPIServer(); err != nil {
-		t.Fatalf("kubetest: restart: %v\n%s", err, tailFile(filepath.Join(c.Dir, "kube-apiserver.log"), logTailLines))
+		t.Fatalf("kubetest: restart: %v\n%s", err, testproc.TailFile(filepath.Join(c.Dir, "kube-apiserver.log"), logTailLines))
 	}
 	t.Logf("kubetest: kube-apiserver ready again in %v", time.Since(start).Round(time.Millisecond))
 }
@@ -458,10 +460,10 @@ func (c *Cluster) RSS() (apiserver, etcd int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.kas != nil {
-		apiserver = c.kas.rssBytes()
+		apiserver = c.kas.RSSBytes()
 	}
 	if c.etcd != nil {
-		etcd = c.etcd.rssBytes()
+		etcd = c.etcd.RSSBytes()
 	}
 	return apiserver, etcd
 }
@@ -472,10 +474,10 @@ func (c *Cluster) stopAll() {
 	c.mu.Unlock()
 	// A test is over: no need for a graceful apiserver shutdown.
 	if kas != nil {
-		kas.kill()
+		kas.Kill()
 	}
 	if etcd != nil {
-		etcd.stop(stopGrace)
+		etcd.Stop(stopGrace)
 	}
 }
 

@@ -1,0 +1,191 @@
+package tailnettest
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/internal/testproc"
+)
+
+// The pinned versions. The nested modules .ci/tailscale and .ci/headscale
+// pin them (with every dependency) in their go.mod and go.sum.
+const (
+	TailscaleVersion = "1.98.10"
+	HeadscaleVersion = "v0.29.3"
+	// tailscaleLongStamp is what a release build of v1.98.10 reports
+	// ("Program starting: v1.98.10-t36550d57f"); without the -X flags a
+	// module build reads "-ERR-BuildInfo".
+	tailscaleLongStamp = "1.98.10-t36550d57f"
+)
+
+// Environment variables naming prebuilt binaries to use instead of
+// building them (CI images that ship them, or a faster local loop).
+const (
+	TailscaledEnv = "TAILNETTEST_TAILSCALED"
+	TailscaleEnv  = "TAILNETTEST_TAILSCALE"
+	HeadscaleEnv  = "TAILNETTEST_HEADSCALE"
+)
+
+// buildTimeout bounds one cold build of one binary on 2 busy cores.
+const buildTimeout = 20 * time.Minute
+
+// Binaries are the paths of the programs a tailnet runs.
+type Binaries struct {
+	Tailscaled, Tailscale, Headscale string
+}
+
+// binary is how one program is built: a package of a nested module under
+// .ci, with its link flags.
+type binary struct {
+	name    string // file name, and the log's name for it
+	env     string // override
+	module  string // directory under .ci
+	pkg     string
+	ldflags string
+}
+
+var binaries = [...]binary{
+	{
+		name: "tailscaled", env: TailscaledEnv, module: "tailscale", pkg: "tailscale.com/cmd/tailscaled",
+		ldflags: "-X tailscale.com/version.longStamp=" + tailscaleLongStamp + " -X tailscale.com/version.shortStamp=" + TailscaleVersion,
+	},
+	{
+		name: "tailscale", env: TailscaleEnv, module: "tailscale", pkg: "tailscale.com/cmd/tailscale",
+		ldflags: "-X tailscale.com/version.longStamp=" + tailscaleLongStamp + " -X tailscale.com/version.shortStamp=" + TailscaleVersion,
+	},
+	{name: "headscale", env: HeadscaleEnv, module: "headscale", pkg: "github.com/juanfont/headscale/cmd/headscale"},
+}
+
+var built struct {
+	once sync.Once
+	bins Binaries
+	err  error
+}
+
+// Build returns the three binaries, built once per process: from the
+// environment overrides, else from a cache directory shared by every test
+// process and CI step of the machine, else by `go build`.
+//
+// Not `go tool -n` as for kube-apiserver: `go tool` takes no -ldflags
+// (GOFLAGS' -ldflags is silently ignored by it), and tailscaled needs
+// them for its version. So each binary is linked once into
+// os.UserCacheDir()/tailscale-tunnel-exporter/tailnettest, named by a
+// hash of its module's go.mod and go.sum, the flags and the Go version: a
+// warm call is a stat, and a change of any pin builds anew.
+func Build() (Binaries, error) {
+	built.once.Do(func() {
+		built.bins, built.err = build()
+	})
+	return built.bins, built.err
+}
+
+func build() (Binaries, error) {
+	var paths [len(binaries)]string
+	for i, b := range binaries {
+		p, err := b.path()
+		if err != nil {
+			return Binaries{}, err
+		}
+		paths[i] = p
+	}
+	return Binaries{Tailscaled: paths[0], Tailscale: paths[1], Headscale: paths[2]}, nil
+}
+
+func (b binary) path() (string, error) {
+	if p := os.Getenv(b.env); p != "" {
+		if _, err := os.Stat(p); err != nil {
+			return "", fmt.Errorf("$%s: %w", b.env, err)
+		}
+		return p, nil
+	}
+	dir, err := testproc.ModuleDir(b.module)
+	if err != nil {
+		return "", err
+	}
+	key, err := b.key(dir)
+	if err != nil {
+		return "", err
+	}
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("build %s: %w", b.name, err)
+	}
+	cache = filepath.Join(cache, "tailscale-tunnel-exporter", "tailnettest")
+	out := filepath.Join(cache, b.name+"-"+key)
+	if _, err := os.Stat(out); err == nil {
+		return out, nil
+	}
+	if err := os.MkdirAll(cache, 0o755); err != nil {
+		return "", fmt.Errorf("build %s: %w", b.name, err)
+	}
+	// Test binaries of several packages may start at once: one builds,
+	// the others wait and then find the binary.
+	unlock, err := testproc.LockFile(filepath.Join(cache, b.name+".lock"), buildTimeout)
+	if err != nil {
+		return "", fmt.Errorf("build %s: %w", b.name, err)
+	}
+	defer unlock()
+	if _, err := os.Stat(out); err == nil {
+		return out, nil
+	}
+	if err := b.goBuild(dir, out); err != nil {
+		return "", err
+	}
+	return out, nil
+}
+
+// key names one build: the module's pins, the flags, the Go toolchain.
+func (b binary) key(dir string) (string, error) {
+	h := sha256.New()
+	for _, f := range []string{"go.mod", "go.sum"} {
+		data, err := os.ReadFile(filepath.Join(dir, f))
+		if err != nil {
+			return "", fmt.Errorf("build %s: %w", b.name, err)
+		}
+		h.Write(data)
+	}
+	fmt.Fprintf(h, "\x00%s\x00%s\x00%s\x00%s/%s", b.pkg, b.ldflags, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	return hex.EncodeToString(h.Sum(nil))[:16], nil
+}
+
+// goBuild links b into out through a temporary name, so a build that
+// dies half way never leaves a file another process would trust.
+func (b binary) goBuild(dir, out string) error {
+	goBin, err := testproc.GoTool()
+	if err != nil {
+		return fmt.Errorf("build %s: %w", b.name, err)
+	}
+	tmp := out + ".tmp"
+	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
+	defer cancel()
+	args := []string{"build", "-o", tmp}
+	if b.ldflags != "" {
+		args = append(args, "-ldflags="+b.ldflags)
+	}
+	cmd := exec.CommandContext(ctx, goBin, append(args, b.pkg)...)
+	cmd.Dir = dir
+	// The nested module must not join a go.work of the caller.
+	cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-buildvcs=false")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	start := time.Now()
+	if err := cmd.Run(); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("build %s in %s (go %s): %w\n%s", b.name, dir, strings.Join(cmd.Args[1:], " "), err, stderr.String())
+	}
+	if err := os.Rename(tmp, out); err != nil {
+		return fmt.Errorf("build %s: %w", b.name, err)
+	}
+	fmt.Fprintf(os.Stderr, "tailnettest: built %s in %s: %s\n", b.name, time.Since(start).Round(time.Second), out)
+	return nil
+}
