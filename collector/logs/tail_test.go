@@ -3,6 +3,7 @@ package logs
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -366,5 +367,50 @@ func testTailPodHead(t *testing.T, c *kubetest.Cluster) {
 	_, headErr, err = Tail{Lines: 100}.ReadPod(ctx, client, PodRef{Namespace: e.ns, Name: "missing-0"})
 	if headErr == nil || err == nil {
 		t.Errorf("missing pod: head %v, tail %v; want both to fail", headErr, err)
+	}
+}
+
+// TestTailRealCapture reads the unedited log of a real tailscaled v1.98.10
+// (collector/logmatch/testdata/real) as diagnose reads a host's log. Its
+// peer API port is learned from its own "peerapi: serving on" lines, so an
+// ordinary peer's SYN to that port is class peerapi (logged as a drop, let
+// through), while its connect to 443 is a real drop at a served port.
+func TestTailRealCapture(t *testing.T) {
+	path := filepath.Join("..", "logmatch", "testdata", "real", "tailscaled-1.98.10.log")
+	got, err := Tail{Lines: 1000, Samples: 10, RelaySamples: 10}.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Facts.Ports != (logmatch.PeerAPIPorts{IPv4: 58436, IPv6: 58436}) ||
+		got.Facts.Version != (logmatch.Version{Major: 1, Minor: 98, Patch: 10}) {
+		t.Errorf("facts = %+v, want peer API port 58436 for both families and version 1.98.10", got.Facts)
+	}
+	byClass := map[logmatch.DropClass]uint64{}
+	for c, n := range got.Classified {
+		if c.Event.Kind != logmatch.KindDrop || c.Event.Family != logmatch.FamilyIPv4 {
+			t.Errorf("unexpected classified line %+v", c)
+			continue
+		}
+		if c.Class == logmatch.DropClassPeerAPI && c.Source != logmatch.PortSourceLearned {
+			t.Errorf("peer API drop classified with port source %v, want learned", c.Source)
+		}
+		byClass[c.Class] += n
+	}
+	want := map[logmatch.DropClass]uint64{logmatch.DropClassPeerAPI: 1, logmatch.DropClassServed: 1}
+	if !maps.Equal(byClass, want) {
+		t.Errorf("drops by class = %v, want %v", byClass, want)
+	}
+	denied := got.Events[logmatch.Event{Kind: logmatch.KindIngressDenied, Family: logmatch.FamilyIPv4}]
+	var programs uint64
+	for ev, n := range got.Events {
+		if ev.Kind == logmatch.KindProgramStarting {
+			programs += n
+		}
+	}
+	if denied != 1 {
+		t.Errorf("ingress denials = %d, want 1 (events %v)", denied, got.Events)
+	}
+	if programs != 2 {
+		t.Errorf("Program starting counted %d times, want 2: the file holds a start and a restart", programs)
 	}
 }
