@@ -274,6 +274,14 @@ func TestEndToEndKubernetes(t *testing.T) {
 	if w := series(fams, "tailscale_tunnel_endpoint_warning_events_total", "reason"); w[sim.Cluster+"/HTTPSNotEnabled"] != 2 {
 		t.Errorf("warning events = %v", w)
 	}
+	// whoami has had no Warning and its stream no error: their counters are
+	// there at 0 all the same, so that increase() sees the first one.
+	if n, ok := sumWhere(fams, "tailscale_tunnel_endpoint_warning_events_total", map[string]string{"hostname": sim.Whoami, "reason": "HTTPSNotEnabled"}); !ok || n != 0 {
+		t.Errorf("warning events of whoami = %v (present %v), want a zero series", n, ok)
+	}
+	if n, ok := sumWhere(fams, "tailscale_tunnel_log_stream_errors_total", map[string]string{"hostname": sim.Whoami, "kind": "forbidden"}); !ok || n != 0 {
+		t.Errorf("forbidden errors of whoami's log stream = %v (present %v), want a zero series", n, ok)
+	}
 	if up := series(fams, "tailscale_tunnel_log_stream_up", "pod"); up[sim.Cluster+"/"+clusterPod] != 1 || up[sim.Whoami+"/"+whoamiPod] != 1 {
 		t.Errorf("log_stream_up = %v", up)
 	}

@@ -352,7 +352,10 @@ func TestEndToEndPrometheus(t *testing.T) {
 	ic.c.Restart(t)
 	e.waitFor(t, "log stream and discovery errors to be counted", func() bool {
 		_, fams := e.metrics(t)
-		return len(fams["tailscale_tunnel_log_stream_errors_total"].GetMetric()) > 0 && len(fams["tailscale_tunnel_discovery_errors_total"].GetMetric()) > 0
+		// Both families have series at 0 before any error: wait for counts.
+		streamErrs, _ := sumWhere(fams, "tailscale_tunnel_log_stream_errors_total", nil)
+		discoveryErrs, _ := sumWhere(fams, "tailscale_tunnel_discovery_errors_total", nil)
+		return streamErrs > 0 && discoveryErrs > 0
 	})
 	ic.kubelet.FailWith(0)
 
