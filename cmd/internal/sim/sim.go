@@ -185,8 +185,9 @@ const ProxyLogStartLines = 3
 // incident as tailscaled writes it (REFERENCE.md §2, §8 row 2), among
 // ordinary chatter. Two Funnel relays, one with a long and one with a
 // short tailnet address, each connect to the proxy's peer API port:
-// tailscaled logs a Drop for the SYN and lets it through
-// (net/tstun/wrap.go, peer API ACLs are checked at L7), and the TLS
+// tailscaled logs a Drop for the SYN (80 bytes: an IPv6 header and a TCP
+// header with options) and lets it through (net/tstun/wrap.go, peer API
+// ACLs are checked at L7), and the TLS
 // handshake on that connection then ends in EOF, logged by Go's HTTPS
 // server with the same relay address and port (public report
 // tailscale/tailscale#18421; open bug #19290). The [RATELIMIT] line is
