@@ -36,7 +36,7 @@ func TestDemoOnce(t *testing.T) {
 		// diagnose: the findings, from the probes and the proxy log file.
 		regexp.MustCompile(`\$ tailscale-tunnel-exporter diagnose ` + regexp.QuoteMeta(sim.Cluster)),
 		regexp.MustCompile(`CRITICAL \(\d+%\) Funnel relays reach the proxy, then their TLS handshakes fail\n\s+endpoint ` + regexp.QuoteMeta(sim.Cluster) + `, rule funnel-relay-handshake-failing`),
-		regexp.MustCompile(`INFO \(\d+%\) Funnel relays reach the proxy\n\s+endpoint ` + regexp.QuoteMeta(sim.Cluster) + `, rule funnel-relay-traffic`),
+		regexp.MustCompile(`INFO \(\d+%\) Funnel relays reach the proxy: [1-9]\d* relay connections reached the proxy\n\s+endpoint ` + regexp.QuoteMeta(sim.Cluster) + `, rule funnel-relay-traffic`),
 		regexp.MustCompile(`rule tls-handshake-stalls`),
 		regexp.MustCompile(`endpoint ` + regexp.QuoteMeta(sim.Expired) + `, rule certificate-invalid`),
 	} {
