@@ -56,7 +56,7 @@ func run(listen string, once bool, out io.Writer) error {
 	for _, ep := range env.Endpoints {
 		fmt.Fprintf(out, "  %-32s -> %-16s expect %s\n", ep.Hostname, ep.Addr, ep.Want)
 	}
-	fmt.Fprintf(out, "Simulated proxy log of %s (drops of Funnel relays' IPv6 connections): %s\n", sim.Cluster, env.ProxyLog)
+	fmt.Fprintf(out, "Simulated proxy log of %s (Funnel relays reach its peer API port, then their TLS handshakes end in EOF): %s\n", sim.Cluster, env.ProxyLog)
 
 	bin := filepath.Join(dir, "tailscale-tunnel-exporter")
 	fmt.Fprintln(out, "\nBuilding the exporter ...")
@@ -260,7 +260,8 @@ func moduleRoot() (string, error) {
 }
 
 func printDrops(out io.Writer, fams map[string]*dto.MetricFamily) {
-	fmt.Fprintln(out, "\nDrops in the proxy logs (a lower bound: tailscaled rate-limits drop logging):")
+	fmt.Fprintln(out, "\nDrops in the proxy logs (a lower bound: tailscaled rate-limits drop logging;")
+	fmt.Fprintln(out, "port peerapi: Funnel relay connections, logged as drops and let through, not a failure):")
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "HOSTNAME\tREASON\tPROTOCOL\tFAMILY\tPORT\tLINES")
 	for _, m := range fams["tailscale_tunnel_proxy_drops_total"].GetMetric() {

@@ -11,7 +11,9 @@ import (
 
 // TestDemoOnce runs the README's first command the way a newcomer does and
 // checks that it shows the incident: the cluster tunnel down with a stalled
-// handshake, the expired certificate named, the Funnel endpoint up.
+// handshake, its relays' connections counted at the peer API port, the
+// expired certificate named, the Funnel endpoint up, and a diagnosis that
+// tells the Funnel story first.
 func TestDemoOnce(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -28,16 +30,29 @@ func TestDemoOnce(t *testing.T) {
 		regexp.MustCompile(regexp.QuoteMeta(sim.Expired) + `\s+direct\s+DOWN\s+tls_certificate_invalid \(expired\)`),
 		regexp.MustCompile(regexp.QuoteMeta(sim.Whoami) + `\s+direct\s+UP\s+resolve=\S+ connect=\S+ tls=\S+ http=`),
 		regexp.MustCompile(`http://` + regexp.QuoteMeta(addr) + `/probe\?target=`),
-		regexp.MustCompile(regexp.QuoteMeta(sim.Cluster) + `\s+no_rules_matched\s+tcp\s+ipv6\s+443\s+[1-9]`),
+		// Relays' SYNs at the peer API port; nothing at the served ports.
+		regexp.MustCompile(regexp.QuoteMeta(sim.Cluster) + `\s+no_rules_matched\s+tcp\s+ipv6\s+peerapi\s+[1-9]`),
+		regexp.MustCompile(regexp.QuoteMeta(sim.Cluster) + `\s+no_rules_matched\s+tcp\s+ipv6\s+443\s+0\n`),
 		// diagnose: the findings, from the probes and the proxy log file.
 		regexp.MustCompile(`\$ tailscale-tunnel-exporter diagnose ` + regexp.QuoteMeta(sim.Cluster)),
-		regexp.MustCompile(`CRITICAL \(\d+%\) The proxy drops IPv6 connections to its HTTPS port with no rules matched`),
-		regexp.MustCompile(`rule drops-funnel-relays-ipv6`),
+		regexp.MustCompile(`CRITICAL \(\d+%\) Funnel relays reach the proxy, then their TLS handshakes fail\n\s+endpoint ` + regexp.QuoteMeta(sim.Cluster) + `, rule funnel-relay-handshake-failing`),
+		regexp.MustCompile(`INFO \(\d+%\) Funnel relays reach the proxy: [1-9]\d* relay connections reached the proxy\n\s+endpoint ` + regexp.QuoteMeta(sim.Cluster) + `, rule funnel-relay-traffic`),
 		regexp.MustCompile(`rule tls-handshake-stalls`),
 		regexp.MustCompile(`endpoint ` + regexp.QuoteMeta(sim.Expired) + `, rule certificate-invalid`),
 	} {
 		if !want.MatchString(out.String()) {
 			t.Errorf("demo output does not match %s:\n%s", want, out.String())
+		}
+	}
+	// The cluster tunnel's first finding is the relay handshake failure:
+	// the relay drops it used to be blamed on come later, as information.
+	first := regexp.MustCompile(`endpoint ` + regexp.QuoteMeta(sim.Cluster) + `, rule (\S+)`).FindStringSubmatch(out.String())
+	if first == nil || first[1] != "funnel-relay-handshake-failing" {
+		t.Errorf("first finding about %s = %v, want funnel-relay-handshake-failing", sim.Cluster, first)
+	}
+	for _, absent := range []string{"drops-funnel-relays-ipv6", "funnel-ingress-denied"} {
+		if strings.Contains(out.String(), absent) {
+			t.Errorf("demo output mentions %s, which the simulated log does not show:\n%s", absent, out.String())
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -126,6 +127,68 @@ func (r jsonReport) drops(hostname, family string) int {
 	return -1
 }
 
+// The Funnel story of the incident (REFERENCE.md §8 row 2): relays reach
+// the proxy, then their TLS handshakes end in EOF.
+const (
+	ruleRelayHandshakeFailing = "funnel-relay-handshake-failing"
+	ruleRelayTraffic          = "funnel-relay-traffic"
+)
+
+// checkFunnelStory checks that the findings about hostname tell the
+// incident's Funnel story first: the relay handshake failure is its first
+// finding and critical, the relay traffic itself is information ranked
+// below every critical and warning finding, and neither the old rule
+// (relay drops at 443/80) nor an ingress denial, which the log does not
+// show, appears.
+func (r jsonReport) checkFunnelStory(t *testing.T, hostname string) {
+	t.Helper()
+	first, traffic, lastSerious := -1, -1, -1
+	for i, f := range r.Findings {
+		if f.Severity == "critical" || f.Severity == "warning" {
+			lastSerious = i
+		}
+		if f.Hostname != hostname {
+			continue
+		}
+		switch {
+		case first < 0:
+			first = i
+			if f.Rule != ruleRelayHandshakeFailing || f.Severity != "critical" {
+				t.Errorf("first finding of %s is %s (%s), want %s (critical)", hostname, f.Rule, f.Severity, ruleRelayHandshakeFailing)
+			}
+			if len(f.Evidence) == 0 {
+				t.Errorf("%s has no evidence lines", f.Rule)
+			}
+		case f.Rule == "drops-funnel-relays-ipv6" || f.Rule == "funnel-ingress-denied":
+			t.Errorf("finding %s for %s: the proxy log has relay drops at the peer API port and no ingress denial", f.Rule, hostname)
+		}
+		if f.Rule == ruleRelayTraffic {
+			traffic = i
+			if f.Severity != "info" {
+				t.Errorf("%s is %s, want info: relay drops at the peer API port never explain a failure", f.Rule, f.Severity)
+			}
+		}
+	}
+	switch {
+	case first < 0:
+		t.Errorf("no findings for %s", hostname)
+	case traffic < 0:
+		t.Errorf("no %s finding for %s: %v", ruleRelayTraffic, hostname, r.rules(hostname))
+	case traffic < lastSerious:
+		t.Errorf("%s is ranked %d, above a critical or warning finding at %d", ruleRelayTraffic, traffic+1, lastSerious+1)
+	}
+}
+
+// firstTextFinding returns the rule of the first finding about hostname
+// in a text report ("  1. CRITICAL (80%) title" then "endpoint H, rule R").
+func firstTextFinding(report, hostname string) string {
+	m := regexp.MustCompile(`(?m)^\s+endpoint ` + regexp.QuoteMeta(hostname) + `, rule (\S+)$`).FindStringSubmatch(report)
+	if m == nil {
+		return ""
+	}
+	return m[1]
+}
+
 // TestDiagnoseSimulated is the README demo's environment: the simulated
 // endpoints on loopback and the cluster tunnel's tailscaled log as a plain
 // host's file, no cluster. The probes and the log tell the story.
@@ -145,11 +208,9 @@ func TestDiagnoseSimulated(t *testing.T) {
 	if !rep.Problems {
 		t.Error("problems = false")
 	}
-	cluster := strings.Join(rep.rules(sim.Cluster), " ")
-	for _, rule := range []string{"drops-funnel-relays-ipv6", "tls-handshake-stalls", "funnel-ingress-denied"} {
-		if !strings.Contains(cluster, rule) {
-			t.Errorf("findings of %s = %s, want %s among them", sim.Cluster, cluster, rule)
-		}
+	rep.checkFunnelStory(t, sim.Cluster)
+	if cluster := strings.Join(rep.rules(sim.Cluster), " "); !strings.Contains(cluster, "tls-handshake-stalls") {
+		t.Errorf("findings of %s = %s, want tls-handshake-stalls among them", sim.Cluster, cluster)
 	}
 	if top := rep.Findings[0]; top.Hostname != sim.Cluster && top.Hostname != sim.Expired {
 		t.Errorf("top finding %s@%s is about neither failing endpoint", top.Rule, top.Hostname)
@@ -168,8 +229,8 @@ func TestDiagnoseSimulated(t *testing.T) {
 	// when asked for; the same findings.
 	text := runDiagnose(t, sim.Cluster, "--compare="+sim.Whoami, "--config.file="+cfg,
 		"--logs.file="+env.ProxyLog, "--logs.hostname="+sim.Cluster)
-	if text.code != 1 || strings.Contains(text.stdout, "\x1b") || !strings.Contains(text.stdout, "drops-funnel-relays-ipv6") || !strings.Contains(text.stdout, "Side by side") {
-		t.Errorf("text report (exit %d) lacks the findings or the side-by-side table, or has colour on a pipe:\n%s", text.code, text.stdout)
+	if text.code != 1 || strings.Contains(text.stdout, "\x1b") || firstTextFinding(text.stdout, sim.Cluster) != ruleRelayHandshakeFailing || !strings.Contains(text.stdout, "Side by side") {
+		t.Errorf("text report (exit %d) lacks the Funnel story first or the side-by-side table, or has colour on a pipe:\n%s", text.code, text.stdout)
 	}
 	color := runDiagnose(t, sim.Cluster, "--config.file="+cfg, "--color=always", "-o", "text")
 	if !strings.Contains(color.stdout, "\x1b[") {
@@ -250,8 +311,9 @@ current-context: c
 // TestEndToEndDiagnose runs diagnose against a real API server holding the
 // incident, with a token that has the exporter's RBAC only (list, watch,
 // get pods/log: nothing it could change the cluster with). The top finding
-// names the difference between the failing cluster tunnel and the working
-// Funnel, backed by the drops read from the proxy pod's log.
+// is the Funnel story read from the proxy pod's log: relays reach the
+// proxy, then their TLS handshakes fail; the differences from the working
+// Funnel follow.
 func TestEndToEndDiagnose(t *testing.T) {
 	env := startSim(t)
 	ic := startIncidentCluster(t)
@@ -275,10 +337,11 @@ func TestEndToEndDiagnose(t *testing.T) {
 	if len(rep.Findings) == 0 {
 		t.Fatalf("no findings:\n%s", r.stdout)
 	}
-	if top := rep.Findings[0]; top.Rule != "funnel-annotation-differs" || top.Hostname != sim.Cluster || top.Severity != "critical" {
-		t.Errorf("top finding %s@%s (%s), want funnel-annotation-differs@%s (critical)\n%s", top.Rule, top.Hostname, top.Severity, sim.Cluster, r.stdout)
+	if top := rep.Findings[0]; top.Rule != ruleRelayHandshakeFailing || top.Hostname != sim.Cluster {
+		t.Errorf("top finding %s@%s (%s), want %s@%s\n%s", top.Rule, top.Hostname, top.Severity, ruleRelayHandshakeFailing, sim.Cluster, r.stdout)
 	}
-	for _, rule := range []string{"drops-funnel-relays-ipv6", "tls-handshake-stalls", "namespace-differs"} {
+	rep.checkFunnelStory(t, sim.Cluster)
+	for _, rule := range []string{"tls-handshake-stalls", "namespace-differs"} {
 		if !strings.Contains(strings.Join(rep.rules(sim.Cluster), " "), rule) {
 			t.Errorf("no %s finding for %s: %v", rule, sim.Cluster, rep.rules(sim.Cluster))
 		}
@@ -306,15 +369,56 @@ func TestEndToEndDiagnose(t *testing.T) {
 	}
 
 	md := runDiagnose(t, append(args, "-o", "markdown")...)
-	if md.code != 1 || !strings.Contains(md.stdout, "funnel-annotation-differs") {
+	if md.code != 1 || !strings.Contains(md.stdout, ruleRelayHandshakeFailing) {
 		t.Errorf("markdown report (exit %d):\n%s", md.code, md.stdout)
 	}
 	text := runDiagnose(t, args...)
 	t.Logf("the report of the incident:\n%s", text.stdout)
+	if got := firstTextFinding(text.stdout, sim.Cluster); got != ruleRelayHandshakeFailing {
+		t.Errorf("first finding of the text report is %q, want %s", got, ruleRelayHandshakeFailing)
+	}
 	if out := os.Getenv("TTE_DIAGNOSE_OUT"); out != "" {
 		if err := os.WriteFile(out, []byte(text.stdout), 0o644); err != nil {
 			t.Error(err)
 		}
+	}
+}
+
+// TestEndToEndDiagnoseFunnelStory is issue 13's end-to-end case: the
+// binary's diagnose of one endpoint, a TLS peer on loopback that accepts
+// and never answers (the public probe stalls), with the proxy's log
+// showing relays reaching its peer API port and their handshakes ending in
+// EOF. Both the text a person reads and the JSON a pipeline reads tell the
+// Funnel story first.
+func TestEndToEndDiagnoseFunnelStory(t *testing.T) {
+	env := startSim(t)
+	waitForLog(t, env.ProxyLog, sim.ProxyLogStartLines+3*sim.ProxyLogBurstLines)
+	args := []string{sim.Cluster, "--config.file=" + env.ConfigFile,
+		"--logs.file=" + env.ProxyLog, "--logs.hostname=" + sim.Cluster}
+
+	text := runDiagnose(t, args...)
+	if text.code != 1 {
+		t.Fatalf("exit code %d, want 1 (problems found)\nstdout:\n%s\nstderr:\n%s", text.code, text.stdout, text.stderr)
+	}
+	first := regexp.MustCompile(`(?m)^\s+1\. (\w+) \(\d+%\) .*\n\s+endpoint ` + regexp.QuoteMeta(sim.Cluster) + `, rule (\S+)$`).FindStringSubmatch(text.stdout)
+	if first == nil || first[1] != "CRITICAL" || first[2] != ruleRelayHandshakeFailing {
+		t.Errorf("first finding of the text report = %q, want CRITICAL %s:\n%s", first, ruleRelayHandshakeFailing, text.stdout)
+	}
+	if !regexp.MustCompile(`\d+ relay connections? reached the proxy`).MatchString(text.stdout) {
+		t.Errorf("the text report does not count the relay connections that reached the proxy:\n%s", text.stdout)
+	}
+
+	j := runDiagnose(t, append(args, "--output=json")...)
+	if j.code != 1 {
+		t.Fatalf("exit code %d with --output=json, want 1\nstderr:\n%s", j.code, j.stderr)
+	}
+	rep := decodeReport(t, j)
+	if len(rep.Findings) == 0 || rep.Findings[0].Rule != ruleRelayHandshakeFailing {
+		t.Errorf("JSON findings %v, want %s first", rep.rules(sim.Cluster), ruleRelayHandshakeFailing)
+	}
+	rep.checkFunnelStory(t, sim.Cluster)
+	if n := rep.drops(sim.Cluster, "ipv6"); n < 3 {
+		t.Errorf("relay drops read from %s = %d, want >= 3", env.ProxyLog, n)
 	}
 }
 

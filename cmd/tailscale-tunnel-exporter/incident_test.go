@@ -46,10 +46,12 @@ var (
 )
 
 // incidentCluster is REFERENCE.md §1 in a real API server: the cluster-wide
-// tunnel (Ingress traefik-ingress in kube-system, not Funnel, behind
-// Traefik) and the per-service Funnel (Ingress whoami in default), their
-// proxy pods in the operator namespace, and the tunnel proxy's log full of
-// IPv6 drops from Funnel relays.
+// tunnel (Ingress traefik-ingress in kube-system behind Traefik, Funnel on,
+// as it must be for relays to come to it) and the per-service Funnel
+// (Ingress whoami in default), their proxy pods in the operator namespace,
+// and the tunnel proxy's log as tailscaled writes the incident: Funnel
+// relays reach its peer API port, then their TLS handshakes end in EOF
+// (REFERENCE.md §8 row 2).
 type incidentCluster struct {
 	c          *kubetest.Cluster
 	kubelet    *kubetest.Kubelet
@@ -80,16 +82,13 @@ func startIncidentCluster(t *testing.T) *incidentCluster {
 	for _, obj := range []struct {
 		ns, name, host, svc string
 		port                int32
-		funnel              bool
+		pod                 string
 	}{
-		{"kube-system", "traefik-ingress", "k8s", "traefik", 80, false},
-		{"default", "whoami", "whoami", "whoami", 80, true},
+		{"kube-system", "traefik-ingress", "k8s", "traefik", 80, clusterPod},
+		{"default", "whoami", "whoami", "whoami", 80, whoamiPod},
 	} {
 		class := "tailscale"
-		ann := map[string]string{"tailscale.com/tags": incidentTag}
-		if obj.funnel {
-			ann["tailscale.com/funnel"] = "true"
-		}
+		ann := map[string]string{"tailscale.com/tags": incidentTag, "tailscale.com/funnel": "true"}
 		_, err := ic.admin.CoreV1().Services(obj.ns).Create(ctx, &corev1.Service{
 			ObjectMeta: metav1.ObjectMeta{Namespace: obj.ns, Name: obj.svc},
 			Spec:       corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "web", Port: obj.port}}},
@@ -105,12 +104,8 @@ func startIncidentCluster(t *testing.T) *incidentCluster {
 		}, metav1.CreateOptions{})
 		must(err)
 		must(kubetest.SetIngressHostname(ctx, ic.admin, obj.ns, obj.name, obj.host+"."+sim.Tailnet))
-		pod := clusterPod
-		if obj.funnel {
-			pod = whoamiPod
-		}
 		kubetest.CreatePod(t, ic.admin, &corev1.Pod{
-			ObjectMeta: metav1.ObjectMeta{Namespace: operatorNS, Name: pod, Labels: map[string]string{
+			ObjectMeta: metav1.ObjectMeta{Namespace: operatorNS, Name: obj.pod, Labels: map[string]string{
 				"tailscale.com/managed":              "true",
 				"tailscale.com/parent-resource":      obj.name,
 				"tailscale.com/parent-resource-ns":   obj.ns,
@@ -154,8 +149,10 @@ func startIncidentCluster(t *testing.T) *incidentCluster {
 		`{"level":"info","ts":"2026-11-24T09:30:11Z","logger":"ingress-reconciler","msg":"reconciling ingress","ingress":"kube-system/traefik-ingress"}`,
 		`{"level":"warn","ts":"2026-11-24T09:30:12Z","logger":"ingress-reconciler","msg":"HTTPS is not enabled on the tailnet; ingress may not work","ingress":"kube-system/traefik-ingress"}`)
 
-	// The proxies log as tailscaled does; the cluster tunnel's drops the
-	// Funnel relays' IPv6 connections to 443.
+	// The proxies log as tailscaled does. The cluster tunnel's proxy starts
+	// with its version and peer API port (what the exporter's head read
+	// learns), then relays connect to that port and their handshakes fail.
+	kubelet.Append(operatorNS, clusterPod, "tailscale", splitLines(sim.ProxyLogStart(time.Now()))...)
 	ic.wg.Go(func() {
 		tick := time.NewTicker(sim.ProxyLogEvery)
 		defer tick.Stop()
@@ -232,11 +229,28 @@ func TestEndToEndKubernetes(t *testing.T) {
 
 	var fams map[string]*dto.MetricFamily
 	var body string
-	e.waitFor(t, "probes of the discovered endpoints and drops from the cluster tunnel's proxy log", func() bool {
+	clusterDrops := func(port string) (float64, bool) {
+		return sumWhere(fams, "tailscale_tunnel_proxy_drops_total", map[string]string{"hostname": sim.Cluster, "port": port, "family": "ipv6"})
+	}
+	clusterEOFs := func() (float64, bool) {
+		return sumWhere(fams, "tailscale_tunnel_proxy_tls_handshake_errors_total", map[string]string{"hostname": sim.Cluster, "cause": "eof", "family": "ipv6"})
+	}
+	e.waitFor(t, "probes of the discovered endpoints, relay drops and handshake EOFs from the cluster tunnel's proxy log", func() bool {
 		body, fams = e.metrics(t)
-		return len(fams["tailscale_tunnel_probe_success"].GetMetric()) == 3 &&
-			series(fams, "tailscale_tunnel_proxy_drops_total", "family")[sim.Cluster+"/ipv6"] > 0
+		relays, _ := clusterDrops("peerapi")
+		eofs, _ := clusterEOFs()
+		return len(fams["tailscale_tunnel_probe_success"].GetMetric()) == 3 && relays > 0 && eofs > 0
 	})
+	// Relays connect to the peer API port (learned from the head of the
+	// pod's log), never to a served port: those stay at 0, present.
+	for _, port := range []string{"443", "80"} {
+		if n, ok := clusterDrops(port); !ok || n != 0 {
+			t.Errorf("drops of the cluster tunnel at port %s = %v (present %v), want a zero series", port, n, ok)
+		}
+	}
+	if n, _ := clusterDrops("other"); n != 0 {
+		t.Errorf("relay drops counted at port other: %v", n)
+	}
 	if s := series(fams, "tailscale_tunnel_probe_success", "vantage"); s[sim.Cluster+"/direct"] != 0 || s[sim.Whoami+"/direct"] != 1 {
 		t.Errorf("probe_success = %v", s)
 	}
@@ -247,7 +261,7 @@ func TestEndToEndKubernetes(t *testing.T) {
 		t.Errorf("target sources = %v", src)
 	}
 	info := labelsOf(fams, "tailscale_tunnel_endpoint_info")
-	if got := info[sim.Cluster]; got["namespace"] != "kube-system" || got["funnel"] != "false" || got["backend"] != "traefik:80" || got["tags"] != incidentTag || got["provisioned"] != "true" {
+	if got := info[sim.Cluster]; got["namespace"] != "kube-system" || got["funnel"] != "true" || got["backend"] != "traefik:80" || got["tags"] != incidentTag || got["provisioned"] != "true" {
 		t.Errorf("endpoint_info of the cluster tunnel = %v", got)
 	}
 	if got := info[sim.Whoami]; got["namespace"] != "default" || got["funnel"] != "true" || got["backend"] != "whoami:80" {
@@ -259,6 +273,14 @@ func TestEndToEndKubernetes(t *testing.T) {
 	}
 	if w := series(fams, "tailscale_tunnel_endpoint_warning_events_total", "reason"); w[sim.Cluster+"/HTTPSNotEnabled"] != 2 {
 		t.Errorf("warning events = %v", w)
+	}
+	// whoami has had no Warning and its stream no error: their counters are
+	// there at 0 all the same, so that increase() sees the first one.
+	if n, ok := sumWhere(fams, "tailscale_tunnel_endpoint_warning_events_total", map[string]string{"hostname": sim.Whoami, "reason": "HTTPSNotEnabled"}); !ok || n != 0 {
+		t.Errorf("warning events of whoami = %v (present %v), want a zero series", n, ok)
+	}
+	if n, ok := sumWhere(fams, "tailscale_tunnel_log_stream_errors_total", map[string]string{"hostname": sim.Whoami, "kind": "forbidden"}); !ok || n != 0 {
+		t.Errorf("forbidden errors of whoami's log stream = %v (present %v), want a zero series", n, ok)
 	}
 	if up := series(fams, "tailscale_tunnel_log_stream_up", "pod"); up[sim.Cluster+"/"+clusterPod] != 1 || up[sim.Whoami+"/"+whoamiPod] != 1 {
 		t.Errorf("log_stream_up = %v", up)

@@ -184,6 +184,28 @@ func series(fams map[string]*dto.MetricFamily, name, label string) map[string]fl
 	return out
 }
 
+// sumWhere sums the series of a family whose labels include every pair of
+// match, and reports whether there was any.
+func sumWhere(fams map[string]*dto.MetricFamily, name string, match map[string]string) (float64, bool) {
+	var sum float64
+	found := false
+next:
+	for _, m := range fams[name].GetMetric() {
+		ls := map[string]string{}
+		for _, l := range m.GetLabel() {
+			ls[l.GetName()] = l.GetValue()
+		}
+		for k, v := range match {
+			if ls[k] != v {
+				continue next
+			}
+		}
+		found = true
+		sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+	}
+	return sum, found
+}
+
 func startSim(t *testing.T) *sim.Env {
 	t.Helper()
 	env, err := sim.Start(t.TempDir())
@@ -577,6 +599,7 @@ func TestEndToEndLogsFromStdin(t *testing.T) {
 	}, "--logs.stdin", "--logs.hostname=node.tn.ts.net")
 	const bursts = 50
 	go func() {
+		io.WriteString(stdin, sim.ProxyLogStart(time.Now()))
 		for i := range bursts {
 			io.WriteString(stdin, sim.ProxyLogBurst(time.Now(), i))
 			io.WriteString(stdin, "Nov 24 09:32:41 node tailscaled[812]: http: TLS handshake error from 100.64.0.9:443: EOF\n")
@@ -587,17 +610,26 @@ func TestEndToEndLogsFromStdin(t *testing.T) {
 	e.waitFor(t, "every line counted", func() bool {
 		_, fams = e.metrics(t)
 		l := series(fams, "tailscale_tunnel_log_lines_total", "pod")
-		return l["node.tn.ts.net/"] == bursts*(sim.ProxyLogBurstLines+1)
+		return l["node.tn.ts.net/"] == sim.ProxyLogStartLines+bursts*(sim.ProxyLogBurstLines+1)
 	})
-	drops := series(fams, "tailscale_tunnel_proxy_drops_total", "family")
-	if drops["node.tn.ts.net/ipv6"] != bursts || drops["node.tn.ts.net/ipv4"] != 0 || len(drops) != 2 {
-		t.Errorf("drops = %v, want %d ipv6 and ipv4 at 0 (its zero series)", drops, bursts)
+	// Each relay connection is a drop at the peer API port the start lines
+	// named, and a handshake EOF from the same relay.
+	relays := float64(bursts * sim.ProxyLogBurstRelays)
+	drops := series(fams, "tailscale_tunnel_proxy_drops_total", "port")
+	if drops["node.tn.ts.net/peerapi"] != relays || drops["node.tn.ts.net/443"] != 0 || drops["node.tn.ts.net/80"] != 0 || len(drops) != 3 {
+		t.Errorf("drops by port = %v, want %v peerapi and 443, 80 at 0 (their zero series)", drops, relays)
 	}
-	if tls := series(fams, "tailscale_tunnel_proxy_tls_handshake_errors_total", "cause"); tls["node.tn.ts.net/eof"] != 2*bursts {
-		t.Errorf("TLS handshake errors = %v, want %d eof", tls, 2*bursts)
+	if byFamily := series(fams, "tailscale_tunnel_proxy_drops_total", "family"); byFamily["node.tn.ts.net/ipv6"] != relays || byFamily["node.tn.ts.net/ipv4"] != 0 {
+		t.Errorf("drops by family = %v, want %v ipv6", byFamily, relays)
 	}
-	if d := series(fams, "tailscale_tunnel_proxy_ingress_denied_total", "family"); d["node.tn.ts.net/ipv6"] != bursts {
-		t.Errorf("ingress denials = %v, want %d ipv6", d, bursts)
+	if eof, _ := sumWhere(fams, "tailscale_tunnel_proxy_tls_handshake_errors_total", map[string]string{"cause": "eof", "family": "ipv6"}); eof != relays {
+		t.Errorf("TLS handshake EOFs from IPv6 relays = %v, want %v", eof, relays)
+	}
+	if tls := series(fams, "tailscale_tunnel_proxy_tls_handshake_errors_total", "cause"); tls["node.tn.ts.net/eof"] != relays+bursts {
+		t.Errorf("TLS handshake errors = %v, want %v eof", tls, relays+bursts)
+	}
+	if d, ok := sumWhere(fams, "tailscale_tunnel_proxy_ingress_denied_total", nil); !ok || d != 0 {
+		t.Errorf("ingress denials = %v (present %v), want zero series: the incident is not a denial", d, ok)
 	}
 	if s := series(fams, "tailscale_tunnel_proxy_log_suppressed_lines_total", "filter"); s["node.tn.ts.net/true"] != 3*bursts {
 		t.Errorf("suppressed filter lines = %v, want %d", s, 3*bursts)

@@ -511,10 +511,8 @@ func (d *Discovery) Update(ch chan<- prometheus.Metric) error {
 	}
 	d.mu.Lock()
 	for _, e := range eps {
-		if byReason := d.warnings.of(e.Object()); len(byReason) > 0 {
-			for _, m := range WarningMetrics(e, byReason) {
-				ch <- m
-			}
+		for _, m := range WarningMetrics(e, d.warnings.of(e.Object())) {
+			ch <- m
 		}
 	}
 	d.mu.Unlock()

@@ -155,6 +155,11 @@ func TestDiscoveryFollowsObjects(t *testing.T) {
 				`tailscale_tunnel_endpoint_info{backend="whoami:80",funnel="true",hostname="whoami",kind="ingress",name="whoami",namespace="default",provisioned="false",proxy_class="",proxy_group="",requested_hostname="whoami",suffixed="false",tags=""} 1`,
 				`tailscale_tunnel_proxy_pod_ready{hostname="whoami",namespace="tailscale",pod="ts-whoami-0"} 1`,
 				`tailscale_tunnel_discovery_up{} 1`,
+				// Warning counters exist at 0 before any Event, so that
+				// increase() sees the first one.
+				`tailscale_tunnel_endpoint_warning_events_total{hostname="whoami",kind="ingress",name="whoami",namespace="default",reason="HTTPSNotEnabled"} 0`,
+				`tailscale_tunnel_endpoint_warning_events_total{hostname="whoami",kind="ingress",name="whoami",namespace="default",reason="NoValidBackends"} 0`,
+				`tailscale_tunnel_endpoint_warning_events_total{hostname="whoami",kind="ingress",name="whoami",namespace="default",reason="other"} 0`,
 			},
 			absent: []string{`tailscale_tunnel_endpoint_info{backend="",funnel="false",hostname="default-traefik-ingress"`},
 			check: func(t *testing.T) {
@@ -199,6 +204,7 @@ func TestDiscoveryFollowsObjects(t *testing.T) {
 			notify: true,
 			present: []string{
 				`tailscale_tunnel_endpoint_info{backend="db:80",funnel="false",hostname="default-db",kind="service",name="db",namespace="default",provisioned="false",proxy_class="",proxy_group="",requested_hostname="default-db",suffixed="false",tags=""} 1`,
+				`tailscale_tunnel_endpoint_warning_events_total{hostname="default-db",kind="service",name="db",namespace="default",reason="INVALIDSERVICE"} 0`,
 			},
 		},
 		{
@@ -275,7 +281,7 @@ func TestDiscoveryFollowsObjects(t *testing.T) {
 			},
 			absent: []string{
 				`tailscale_tunnel_endpoint_info{backend="whoami:80"`,
-				`tailscale_tunnel_endpoint_warning_events_total`,
+				`tailscale_tunnel_endpoint_warning_events_total{hostname="whoami.tail1234.ts.net"`,
 			},
 			check: func(t *testing.T) {
 				if eps := h.d.Endpoints(); len(eps) != 1 || eps[0].Name != "db" {

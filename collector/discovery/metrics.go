@@ -71,16 +71,21 @@ func ProxyPodMetrics(p ProxyPod, hostname string) []prometheus.Metric {
 	}
 }
 
+// warningReasons are the reason label values, sorted: KnownReasons and
+// ReasonOther, the closed set WarningFromEvent maps every reason to.
+var warningReasons = func() []string {
+	r := append(slices.Clone(KnownReasons), ReasonOther)
+	slices.Sort(r)
+	return r
+}()
+
 // WarningMetrics returns the Warning Event counters of one endpoint, one per
-// reason seen, in reason order.
+// reason (KnownReasons and ReasonOther, in order), at 0 until an Event of
+// that reason is seen: a series born at its first Event has no earlier
+// sample, and increase() over it misses that Event.
 func WarningMetrics(e Endpoint, byReason map[string]float64) []prometheus.Metric {
-	reasons := make([]string, 0, len(byReason))
-	for r := range byReason {
-		reasons = append(reasons, r)
-	}
-	slices.Sort(reasons)
-	ms := make([]prometheus.Metric, 0, len(reasons))
-	for _, r := range reasons {
+	ms := make([]prometheus.Metric, 0, len(warningReasons))
+	for _, r := range warningReasons {
 		ms = append(ms, prometheus.MustNewConstMetric(warningEventsDesc, prometheus.CounterValue, byReason[r],
 			e.HostnameLabel(), e.Namespace, e.Name, string(e.Kind), r))
 	}

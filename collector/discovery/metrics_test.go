@@ -102,31 +102,35 @@ tailscale_tunnel_proxy_pod_restarts_total{hostname="",namespace="tailscale",pod=
 
 func TestWarningMetrics(t *testing.T) {
 	e := Endpoint{Kind: KindIngress, Namespace: "default", Name: "whoami", RequestedHostname: "whoami"}
+	// Every reason's series, at 0 unless want says otherwise.
+	series := func(want map[string]float64) string {
+		var b strings.Builder
+		for _, r := range append(slices.Clone(KnownReasons), ReasonOther) {
+			fmt.Fprintf(&b, "tailscale_tunnel_endpoint_warning_events_total{hostname=\"whoami\",kind=\"ingress\",name=\"whoami\",namespace=\"default\",reason=%q} %g\n", r, want[r])
+		}
+		return b.String()
+	}
 	tests := []struct {
 		name     string
 		byReason map[string]float64
-		want     string
 	}{
-		{name: "no warnings, no series", byReason: nil, want: ""},
-		{
-			name:     "one series per reason",
-			byReason: map[string]float64{"HTTPSNotEnabled": 2, ReasonOther: 1},
-			want: `
-tailscale_tunnel_endpoint_warning_events_total{hostname="whoami",kind="ingress",name="whoami",namespace="default",reason="HTTPSNotEnabled"} 2
-tailscale_tunnel_endpoint_warning_events_total{hostname="whoami",kind="ingress",name="whoami",namespace="default",reason="other"} 1
-`,
-		},
+		// Before the first Event: every reason at 0, so that increase()
+		// sees the first Warning of an endpoint.
+		{name: "no warnings yet: every reason at zero", byReason: nil},
+		{name: "counted reasons, the others at zero", byReason: map[string]float64{"HTTPSNotEnabled": 2, ReasonOther: 1}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ms := WarningMetrics(e, tt.byReason)
-			if len(ms) != len(tt.byReason) {
-				t.Fatalf("got %d metrics, want %d", len(ms), len(tt.byReason))
+			if len(ms) != len(KnownReasons)+1 {
+				t.Fatalf("got %d metrics, want one per known reason and other: %d", len(ms), len(KnownReasons)+1)
 			}
-			if len(ms) == 0 {
-				return
+			assertSamples(t, constCollector(ms), series(tt.byReason))
+			reg := prometheus.NewPedanticRegistry()
+			reg.MustRegister(constCollector(ms))
+			if lint, err := testutil.GatherAndLint(reg); err != nil || len(lint) > 0 {
+				t.Errorf("lint: %v %v", err, lint)
 			}
-			assertSamples(t, constCollector(ms), tt.want)
 		})
 	}
 }

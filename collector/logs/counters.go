@@ -47,6 +47,20 @@ const (
 	ErrOther                 = kubeapi.Other
 )
 
+// streamErrorKinds are every kind a stream error is counted by. Each
+// stream has their series at 0 from the moment it exists, so that
+// increase() sees its first error.
+var streamErrorKinds = [...]ErrorKind{ErrForbidden, ErrNotFound, ErrUnreachable, ErrStream, ErrOther}
+
+// zeroErrors returns the error counts a stream starts with.
+func zeroErrors() map[ErrorKind]uint64 {
+	m := make(map[ErrorKind]uint64, len(streamErrorKinds))
+	for _, k := range streamErrorKinds {
+		m[k] = 0
+	}
+	return m
+}
+
 // streamCounts is everything counted for one stream. Events are keyed with
 // their per-line numbers zeroed, so the key space is the product of small
 // enumerations. Line counters are atomic because they change on every line;
@@ -85,7 +99,7 @@ func NewCounters() *Counters {
 func (c *Counters) stream(k StreamKey) *streamCounts {
 	s, ok := c.streams[k]
 	if !ok {
-		s = &streamCounts{events: map[logmatch.Event]uint64{}, series: zeroSeries(), classified: map[Classified]uint64{}, suppressed: map[bool]uint64{}, signatures: map[string]uint64{}, errors: map[ErrorKind]uint64{}}
+		s = &streamCounts{events: map[logmatch.Event]uint64{}, series: zeroSeries(), classified: map[Classified]uint64{}, suppressed: map[bool]uint64{}, signatures: map[string]uint64{}, errors: zeroErrors()}
 		c.streams[k] = s
 	}
 	return s

@@ -4,11 +4,16 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/go-kit/log"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector"
 )
@@ -146,4 +151,51 @@ func waitSuccess(t *testing.T, c *Counters, want float64) {
 	var got float64
 	eventually(t, func() string { return fmt.Sprintf("scrape_collector_success = %v, want %v", got, want) },
 		func() bool { got, _ = exported(t, c); return got == want })
+}
+
+// A stream's error counters exist at 0 for every kind from the moment the
+// stream does, so that increase() sees its first error; every error a
+// reader meets is counted by one of those kinds.
+func TestStreamErrorsStartAtZero(t *testing.T) {
+	c := NewCounters()
+	h := c.Stream(key)
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(updateCollector{c})
+	check := func(want map[ErrorKind]float64) {
+		t.Helper()
+		n, err := testutil.GatherAndCount(reg, "tailscale_tunnel_log_stream_errors_total")
+		if err != nil || n != len(streamErrorKinds) {
+			t.Errorf("%d stream error series (%v), want %d", n, err, len(streamErrorKinds))
+		}
+		for _, k := range streamErrorKinds {
+			if v, ok := sample(t, c, "tailscale_tunnel_log_stream_errors_total", map[string]string{"pod": key.Pod, "kind": string(k)}); !ok || v != want[k] {
+				t.Errorf("stream errors{kind=%s} = %v (present %v), want %v", k, v, ok, want[k])
+			}
+		}
+		if lint, err := testutil.GatherAndLint(reg, "tailscale_tunnel_log_stream_errors_total"); err != nil || len(lint) > 0 {
+			t.Errorf("lint: %v %v", lint, err)
+		}
+	}
+	check(nil)
+	h.Failed(ErrForbidden)
+	check(map[ErrorKind]float64{ErrForbidden: 1})
+
+	gr := schema.GroupResource{Resource: "pods"}
+	for _, tt := range []struct {
+		err  error
+		want ErrorKind
+	}{
+		{apierrors.NewForbidden(gr, "ts-0", errors.New("rbac")), ErrForbidden},
+		{apierrors.NewUnauthorized("token"), ErrForbidden},
+		{apierrors.NewNotFound(gr, "ts-0"), ErrNotFound},
+		{apierrors.NewServiceUnavailable("down"), ErrUnreachable},
+		{io.ErrUnexpectedEOF, ErrUnreachable},
+		{apierrors.NewBadRequest("container not started"), ErrOther},
+		{apierrors.NewGone("too old"), ErrOther}, // no 410 on a log read; other if ever
+		{errors.New("odd"), ErrOther},
+	} {
+		if got := errorKind(tt.err); got != tt.want || !slices.Contains(streamErrorKinds[:], got) {
+			t.Errorf("errorKind(%v) = %q, want %q, one of %v", tt.err, got, tt.want, streamErrorKinds)
+		}
+	}
 }

@@ -330,7 +330,15 @@ func noPreviousInstance(err error) bool {
 	return apierrors.IsBadRequest(err) && strings.Contains(err.Error(), "previous terminated container")
 }
 
-func errorKind(err error) ErrorKind { return kubeapi.Classify(err) }
+// errorKind is the kind a stream error is counted by, one of
+// streamErrorKinds. A pod log read has no resourceVersion, so the API has
+// no reason to answer 410 Gone; should it, that is other.
+func errorKind(err error) ErrorKind {
+	if k := kubeapi.Classify(err); k != kubeapi.Gone {
+		return k
+	}
+	return ErrOther
+}
 
 // describe makes RBAC failures actionable: which verb on which resource in
 // which namespace is missing.
