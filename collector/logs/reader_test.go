@@ -292,9 +292,13 @@ tailscale_tunnel_log_stream_up{hostname="k8s.tn.ts.net",pod="ts-traefik-ingress-
 	}
 }
 
+// updateCollector registers Counters as the exporter does: unchecked (no
+// descriptors), since its series come and go with streams and events (a
+// last-drop gauge appears at the first drop). Describing by a first
+// collect made a pedantic registry reject series born later.
 type updateCollector struct{ c *Counters }
 
-func (u updateCollector) Describe(ch chan<- *prometheus.Desc) { prometheus.DescribeByCollect(u, ch) }
+func (u updateCollector) Describe(chan<- *prometheus.Desc) {}
 func (u updateCollector) Collect(ch chan<- prometheus.Metric) { _ = u.c.Update(ch) }
 
 // collectorOf exposes one family of c, for testutil.ToFloat64.
@@ -307,7 +311,7 @@ type filtered struct {
 	name string
 }
 
-func (f filtered) Describe(ch chan<- *prometheus.Desc) { prometheus.DescribeByCollect(f, ch) }
+func (f filtered) Describe(chan<- *prometheus.Desc) {}
 func (f filtered) Collect(ch chan<- prometheus.Metric) {
 	all := make(chan prometheus.Metric, 1000)
 	_ = f.c.Update(all)
