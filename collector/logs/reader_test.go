@@ -298,7 +298,7 @@ tailscale_tunnel_log_stream_up{hostname="k8s.tn.ts.net",pod="ts-traefik-ingress-
 // collect made a pedantic registry reject series born later.
 type updateCollector struct{ c *Counters }
 
-func (u updateCollector) Describe(chan<- *prometheus.Desc) {}
+func (u updateCollector) Describe(chan<- *prometheus.Desc)    {}
 func (u updateCollector) Collect(ch chan<- prometheus.Metric) { _ = u.c.Update(ch) }
 
 // collectorOf exposes one family of c, for testutil.ToFloat64.
