@@ -37,7 +37,7 @@ func v(major, minor, patch uint16) logmatch.Version {
 
 // knownBugs is the version table (REFERENCE.md §8).
 var knownBugs = []KnownBug{
-	{First: v(1, 102, 0), Last: v(1, 102, 1), FixedIn: v(1, 102, 2), Name: "the no-ingress-cap regression (capabilities of unsigned peers such as Funnel relays are dropped)", Signature: `"ingress: denied; no ingress cap"`, Seen: ingressDenials, Reports: []string{"tailscale/tailscale#20739", "tailscale/tailscale#20746", "tailscale/tailscale#20928", "fixed by tailscale/tailscale#20745 in 1.102.2 (tailscale/tailscale#20748)"}, Cause: causes.ProxyVersionBug, Explains: causes.FunnelIngressDenied},
+	{First: v(1, 102, 0), Last: v(1, 102, 1), FixedIn: v(1, 102, 2), Name: "the no-ingress-cap regression (capabilities of unsigned peers such as Funnel relays are dropped)", Signature: `"ingress: denied; no ingress cap" from relays (IPv6 sources)`, Seen: relayDenials, Reports: []string{"tailscale/tailscale#20739", "tailscale/tailscale#20746", "tailscale/tailscale#20928", "fixed by tailscale/tailscale#20745 in 1.102.2 (tailscale/tailscale#20748)"}, Cause: causes.ProxyVersionBug, Explains: causes.FunnelIngressDenied},
 }
 
 // Affects reports whether version ver is in the bug's range. Pre-releases
@@ -84,4 +84,14 @@ func versionString(ver logmatch.Version) string {
 // ingressDenials counts "ingress: denied; no ingress cap" lines.
 func ingressDenials(l LogSummary) int {
 	return countEvents(l, func(ev logmatch.Event) bool { return ev.Kind == logmatch.KindIngressDenied })
+}
+
+// relayDenials counts the ingress denials from IPv6 sources: Funnel relays
+// come over the tailnet's IPv6 range, while a denial from an IPv4 tailnet
+// address is an ordinary peer calling the peer API's ingress endpoint (as
+// in the real capture of collector/logmatch/testdata/real).
+func relayDenials(l LogSummary) int {
+	return countEvents(l, func(ev logmatch.Event) bool {
+		return ev.Kind == logmatch.KindIngressDenied && ev.Family == logmatch.FamilyIPv6
+	})
 }

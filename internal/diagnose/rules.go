@@ -798,7 +798,7 @@ func funnelNoRelayTraffic(s subject) []Finding {
 		return nil
 	}
 	l := e.Logs
-	if relayConnections(l) > 0 || relayTLSErrors(l, logmatch.TLSCauseNone) > 0 || ingressDenials(l) > 0 {
+	if relayConnections(l) > 0 || relayTLSErrors(l, logmatch.TLSCauseNone) > 0 || relayDenials(l) > 0 {
 		return nil
 	}
 	f := Finding{
@@ -825,7 +825,7 @@ func funnelNoRelayTraffic(s subject) []Finding {
 func funnelRelayHandshakeFailing(s subject) []Finding {
 	l := s.e.Logs
 	relays, eof := relayConnections(l), relayTLSErrors(l, logmatch.TLSCauseEOF)
-	if relays == 0 || eof == 0 || ingressDenials(l) > 0 {
+	if relays == 0 || eof == 0 || relayDenials(l) > 0 {
 		return nil // no relay handshakes, or the proxy refused the relays first (funnel-ingress-denied)
 	}
 	d, probed := directProbe(s.e)
@@ -892,6 +892,13 @@ func funnelIngressDenied(s subject) []Finding {
 		}
 	}
 	switch {
+	case relayDenials(l) == 0:
+		// Relays come over IPv6; an IPv4 peer calling the ingress
+		// endpoint without the capability is refused by design.
+		f.Severity, f.Likelihood = SeverityInfo, 5
+		f.qualifier = ": from tailnet peers, not Funnel relays"
+		f.Evidence = append(f.Evidence, "every denial came from an IPv4 tailnet address; Funnel relays come over the tailnet's IPv6 range fd7a:115c:a1e0::/48, so none of these is a public Funnel request")
+		f.Next = []string{"nothing to do for Funnel; find the peer that calls the proxy's /v0/ingress if it is unexpected"}
 	case len(regression) > 0:
 		// The version bug finding leads; this one says the same from the
 		// log's side.

@@ -38,6 +38,10 @@ func TestFunnelStory(t *testing.T) {
 		{"case c: relay drops, then EOFs from the same relays", funnelDown(append([]string{peerAPIServing}, relayStory()...)...),
 			"funnel-relay-handshake-failing", []string{"drops-no-rules-matched", "funnel-no-relay-traffic"},
 			[]string{"no configuration change fixes this", "from the same relay"}},
+		{"ingress denied to an IPv4 tailnet peer on 1.102.1 (the real capture's shape): not Funnel, no version bug", func(a *EndpointEvidence) {
+			a.Endpoint.Funnel = true
+			withLog(a, programStarting("v1.102.1"), "2026/12/05 15:17:31 peerapi: ingress: denied; no ingress cap from 100.64.0.2:45130")
+		}, "", nil, nil},
 		{"case a: no relay traffic", funnelDown(peerAPIServing),
 			"funnel-no-relay-traffic", []string{"funnel-relay-traffic"}, []string{"no Funnel relay line"}},
 		{"case a: funnel annotation on a ProxyGroup Ingress", func(a *EndpointEvidence) {
