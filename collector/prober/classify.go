@@ -41,11 +41,10 @@ func (e *statusError) Error() string { return "unexpected HTTP status " + strcon
 // (i/o timeout, use of closed connection), so the context decides.
 //
 // Phase "" means the probe failed before any phase ran.
-// Proxy errors (see ProxyError) are split by what the proxy told us:
-// unreachable proxy or a CONNECT it refused by rule or protocol is
-// ReasonProxy; a CONNECT the proxy reports as refused/unreachable at the
-// target, or that got no answer before the deadline, is the target's
-// connect_* reason, because the proxy itself worked.
+// Proxy errors (see ProxyError) are split by what the proxy told us (see
+// classifyProxy): a proxy that is unreachable, speaks no SOCKS5 or refuses
+// the CONNECT by its own rules is ReasonProxy; a CONNECT the proxy could
+// not complete is the target's connect_* reason, because the proxy worked.
 func classify(phase Phase, err error, ctxErr error) Reason {
 	if err == nil {
 		return ReasonNone
@@ -95,22 +94,7 @@ func classify(phase Phase, err error, ctxErr error) Reason {
 func classifyConnect(err error, timedOut bool) Reason {
 	var pe *ProxyError
 	if errors.As(err, &pe) {
-		if pe.Step == ProxyStepDial {
-			return ReasonProxy
-		}
-		switch pe.Reply {
-		case ReplyConnectionRefused:
-			return ReasonConnectRefused
-		case ReplyNetworkUnreachable, ReplyHostUnreachable:
-			return ReasonConnectError
-		case ReplyTTLExpired:
-			return ReasonConnectTimeout
-		case 0:
-			if timedOut {
-				return ReasonConnectTimeout
-			}
-		}
-		return ReasonProxy
+		return classifyProxy(pe, timedOut)
 	}
 	// A SOCKS dialer other than ours: net.OpError with Op "socks connect".
 	var oe *net.OpError
@@ -124,6 +108,52 @@ func classifyConnect(err error, timedOut bool) Reason {
 		return ReasonConnectTimeout
 	}
 	return ReasonConnectError
+}
+
+// replyReasons is the reason of each SOCKS5 reply code (RFC 1928) a
+// CONNECT can fail with. tailscaled's SOCKS5 server (v1.98, net/socks5)
+// sends only reply 1, for every dial it could not complete: a connect the
+// tailnet policy drops, an offline peer, a name MagicDNS does not know,
+// a port nothing listens on behind the peer (internal/tailnettest's
+// TestSOCKS5Replies). The other codes come from other SOCKS5 servers.
+var replyReasons = map[int]Reason{
+	ReplyGeneralFailure:     ReasonConnectError, // unless it came after tailscaled's dial timeout
+	ReplyNotAllowed:         ReasonProxy,        // the proxy's own rules
+	ReplyNetworkUnreachable: ReasonConnectError,
+	ReplyHostUnreachable:    ReasonConnectError,
+	ReplyConnectionRefused:  ReasonConnectRefused,
+	ReplyTTLExpired:         ReasonConnectTimeout,
+	ReplyCommandUnsupported: ReasonProxy,
+	ReplyAddressUnsupported: ReasonProxy,
+}
+
+// TailscaledDialTimeout is how long tailscaled's SOCKS5 server lets the
+// dial of a CONNECT run before it answers reply 1 (net/socks5, handleTCP).
+// A reply 1 that took this long says the target never answered: the
+// tailnet policy dropped the SYN or the peer is offline. A probe whose
+// own deadline comes first ends as connect_timeout as well.
+const TailscaledDialTimeout = 5 * time.Second
+
+// classifyProxy names the failure of a dial through a SOCKS5 proxy.
+func classifyProxy(pe *ProxyError, timedOut bool) Reason {
+	if pe.Step == ProxyStepDial {
+		return ReasonProxy
+	}
+	if pe.Reply == 0 {
+		// No reply: the deadline passed waiting for one, or the proxy
+		// broke the protocol.
+		if timedOut {
+			return ReasonConnectTimeout
+		}
+		return ReasonProxy
+	}
+	if pe.Reply == ReplyGeneralFailure && pe.Waited >= TailscaledDialTimeout {
+		return ReasonConnectTimeout
+	}
+	if r, ok := replyReasons[pe.Reply]; ok {
+		return r
+	}
+	return ReasonProxy // a code RFC 1928 does not define
 }
 
 // isTimeout reports whether err says a deadline passed.

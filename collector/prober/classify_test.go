@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -21,6 +22,12 @@ func TestClassify(t *testing.T) {
 	proxyDial := func(err error) error { return &ProxyError{Proxy: "127.0.0.1:1080", Step: ProxyStepDial, Err: err} }
 	proxyConnect := func(reply int, err error) error {
 		return &ProxyError{Proxy: "127.0.0.1:1080", Target: testHost + ":443", Step: ProxyStepConnect, Reply: reply, Err: err}
+	}
+	// tailscaled's one failure reply, answered at once or after its dial
+	// timeout (internal/tailnettest's TestSOCKS5Replies).
+	tailscaledReply := func(waited time.Duration) error {
+		return &ProxyError{Proxy: "127.0.0.1:1080", Target: testHost + ":443", Step: ProxyStepConnect,
+			Reply: ReplyGeneralFailure, Waited: waited, Err: errors.New("unknown error general SOCKS server failure")}
 	}
 	deadline := context.DeadlineExceeded
 	closedConn := opErr("read", net.ErrClosed)
@@ -51,14 +58,12 @@ func TestClassify(t *testing.T) {
 		{"host unreachable", PhaseConnect, sysErr(syscall.EHOSTUNREACH), nil, ReasonConnectError},
 		{"proxy refuses our TCP", PhaseConnect, proxyDial(sysErr(syscall.ECONNREFUSED)), nil, ReasonProxy},
 		{"proxy does not answer TCP", PhaseConnect, proxyDial(opErr("dial", deadline)), deadline, ReasonProxy},
-		{"CONNECT not allowed", PhaseConnect, proxyConnect(ReplyNotAllowed, errors.New("unknown error connection not allowed by ruleset")), nil, ReasonProxy},
-		{"CONNECT general failure", PhaseConnect, proxyConnect(ReplyGeneralFailure, errors.New("x")), nil, ReasonProxy},
-		{"CONNECT command unsupported", PhaseConnect, proxyConnect(ReplyCommandUnsupported, errors.New("x")), nil, ReasonProxy},
 		{"proxy speaks no SOCKS", PhaseConnect, proxyConnect(0, io.EOF), nil, ReasonProxy},
-		{"target refused behind the proxy", PhaseConnect, proxyConnect(ReplyConnectionRefused, errors.New("x")), nil, ReasonConnectRefused},
-		{"target unreachable behind the proxy", PhaseConnect, proxyConnect(ReplyHostUnreachable, errors.New("x")), nil, ReasonConnectError},
-		{"network unreachable behind the proxy", PhaseConnect, proxyConnect(ReplyNetworkUnreachable, errors.New("x")), nil, ReasonConnectError},
-		{"TTL expired behind the proxy", PhaseConnect, proxyConnect(ReplyTTLExpired, errors.New("x")), nil, ReasonConnectTimeout},
+		{"tailscaled: unknown name or closed port", PhaseConnect, tailscaledReply(3 * time.Millisecond), nil, ReasonConnectError},
+		{"tailscaled: policy drops or peer offline", PhaseConnect, tailscaledReply(5009 * time.Millisecond), nil, ReasonConnectTimeout},
+		{"tailscaled: just under its dial timeout", PhaseConnect, tailscaledReply(TailscaledDialTimeout - time.Millisecond), nil, ReasonConnectError},
+		{"reply after our deadline passed", PhaseConnect, proxyConnect(ReplyConnectionRefused, errors.New("x")), deadline, ReasonConnectRefused},
+		{"undefined reply code", PhaseConnect, proxyConnect(42, errors.New("x")), nil, ReasonProxy},
 		{"CONNECT unanswered before the deadline", PhaseConnect, proxyConnect(0, deadline), deadline, ReasonConnectTimeout},
 		{"foreign SOCKS dialer error", PhaseConnect, opErr("socks connect", errors.New("unknown error host unreachable")), nil, ReasonProxy},
 		{"foreign SOCKS dialer timeout", PhaseConnect, opErr("socks connect", deadline), deadline, ReasonConnectTimeout},
@@ -168,6 +173,36 @@ func TestParseOverride(t *testing.T) {
 			}
 			if !tt.wantErr && got != netip.MustParseAddrPort(tt.want) {
 				t.Errorf("parseOverride(%q) = %v, want %v", tt.in, got, tt.want)
+			}
+		})
+	}
+}
+
+// TestReplyReasons is the reason of a CONNECT answered at once with each
+// reply code. tailscaled sends only reply 1; the rest come from other
+// SOCKS5 servers.
+func TestReplyReasons(t *testing.T) {
+	tests := []struct {
+		reply int
+		want  Reason
+	}{
+		{ReplyGeneralFailure, ReasonConnectError},
+		{ReplyNotAllowed, ReasonProxy},
+		{ReplyNetworkUnreachable, ReasonConnectError},
+		{ReplyHostUnreachable, ReasonConnectError},
+		{ReplyConnectionRefused, ReasonConnectRefused},
+		{ReplyTTLExpired, ReasonConnectTimeout},
+		{ReplyCommandUnsupported, ReasonProxy},
+		{ReplyAddressUnsupported, ReasonProxy},
+	}
+	if len(tests) != len(replyReasons) {
+		t.Errorf("%d reply codes tested, replyReasons has %d", len(tests), len(replyReasons))
+	}
+	for _, tt := range tests {
+		t.Run(strconv.Itoa(tt.reply), func(t *testing.T) {
+			pe := &ProxyError{Step: ProxyStepConnect, Reply: tt.reply, Err: errors.New("x")}
+			if got := classify(PhaseConnect, pe, nil); got != tt.want {
+				t.Errorf("reply %d: %q, want %q", tt.reply, got, tt.want)
 			}
 		})
 	}

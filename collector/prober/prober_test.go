@@ -480,21 +480,25 @@ func TestProbeSOCKS5Vantage(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// The proxy answers failures as tailscaled does: reply 1 at once for
+	// a refused dial and an unknown name alike.
 	tests := []struct {
 		name    string
+		host    string
 		port    int
 		timeout time.Duration
 		want    Reason
 	}{
-		{"healthy endpoint", srv.Port(), 5 * time.Second, ReasonNone},
-		{"endpoint refuses", probertest.Port(refused), 5 * time.Second, ReasonConnectRefused},
-		{"handshake hangs behind the proxy", silent.Port(), shortTimeout, ReasonTLSHandshakeTimeout},
+		{"healthy endpoint", testHost, srv.Port(), 5 * time.Second, ReasonNone},
+		{"endpoint refuses", testHost, probertest.Port(refused), 5 * time.Second, ReasonConnectError},
+		{"name unknown to the proxy", "nosuch.example.test", srv.Port(), 5 * time.Second, ReasonConnectError},
+		{"handshake hangs behind the proxy", testHost, silent.Port(), shortTimeout, ReasonTLSHandshakeTimeout},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			before := len(px.Resolved())
 			req := f.request("")
-			req.Port, req.Timeout = tt.port, tt.timeout
+			req.Hostname, req.Port, req.Timeout = tt.host, tt.port, tt.timeout
 			req.ResolveRemotely = true
 			req.Resolver = forbiddenResolver(t)
 			req.Dialer = mustSOCKS5(t, px.Addr)
@@ -507,8 +511,8 @@ func TestProbeSOCKS5Vantage(t *testing.T) {
 			if _, ok := res.Phases[PhaseResolve]; ok {
 				t.Errorf("resolve phase %v present, want none when the proxy resolves", res.Phases[PhaseResolve])
 			}
-			if got := px.Resolved()[before:]; len(got) != 1 || got[0] != testHost {
-				t.Errorf("proxy resolved %v, want [%s]", got, testHost)
+			if got := px.Resolved()[before:]; len(got) != 1 || got[0] != tt.host {
+				t.Errorf("proxy resolved %v, want [%s]", got, tt.host)
 			}
 		})
 	}

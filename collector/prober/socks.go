@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"time"
 
 	"golang.org/x/net/proxy"
 )
@@ -38,6 +39,10 @@ type ProxyError struct {
 	Target string // address asked for in the CONNECT
 	Step   ProxyStep
 	Reply  int // SOCKS5 reply code, 0 if the proxy sent none
+	// Waited is how long the CONNECT took to fail (ProxyStepConnect):
+	// tailscaled answers every failure with reply 1, and only when it
+	// answers tells a dial that got no answer from one that failed.
+	Waited time.Duration
 	Err    error
 }
 
@@ -129,9 +134,10 @@ func (d *socksDialer) DialContext(ctx context.Context, network, address string) 
 	if err != nil {
 		return nil, &ProxyError{Proxy: d.proxy, Target: address, Step: ProxyStepDial, Err: err}
 	}
+	start := time.Now()
 	if _, err := d.socks.DialWithConn(ctx, c, network, address); err != nil {
 		c.Close()
-		return nil, &ProxyError{Proxy: d.proxy, Target: address, Step: ProxyStepConnect, Reply: replyCode(err), Err: err}
+		return nil, &ProxyError{Proxy: d.proxy, Target: address, Step: ProxyStepConnect, Reply: replyCode(err), Waited: time.Since(start), Err: err}
 	}
 	return c, nil
 }

@@ -42,7 +42,7 @@ const (
 	ReasonConnectRefused Reason = "connect_refused" // TCP RST
 	ReasonConnectTimeout Reason = "connect_timeout" // no TCP answer before the deadline
 	ReasonConnectError   Reason = "connect_error"   // other dial errors (unreachable network, ...)
-	ReasonProxy          Reason = "proxy"           // the SOCKS5 proxy of a vantage failed or refused the CONNECT
+	ReasonProxy          Reason = "proxy"           // the vantage's own SOCKS5 proxy failed: unreachable, no SOCKS5, or refused by its rules
 	// ReasonTLSHandshakeTimeout is the incident's symptom: TCP connected, the
 	// handshake never finished.
 	ReasonTLSHandshakeTimeout Reason = "tls_handshake_timeout"

@@ -92,7 +92,7 @@ var catalog = []Cause{
 	{
 		ID:      ConnectionFailing,
 		Title:   "TCP connections fail",
-		Meaning: "No TCP connection opens. Refused: the name resolves to a host with nothing on the port, such as a stale DNS record or a stale device of the same name. Timed out: a firewall or the route to the Funnel relay drops packets. Other errors: no route to the address.",
+		Meaning: "No TCP connection opens. Refused: the name resolves to a host with nothing on the port, such as a stale DNS record or a stale device of the same name. Timed out: a firewall or the route to the Funnel relay drops packets. Other errors: no route to the address. Through the tailnet vantage, tailscaled gives one answer to every failure, and only its timing differs: after its 5 s dial timeout (timed out), the tailnet policy drops the connection or the peer is offline; at once (other errors), MagicDNS does not know the name or nothing listens on the port behind the peer.",
 		Next: []string{
 			"look for a stale device of the same name in the admin console",
 			"probe it from the tailnet vantage too: a public path that fails alone points at Funnel or the firewall",

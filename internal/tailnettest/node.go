@@ -162,6 +162,11 @@ func (n *Node) start() error {
 	return nil
 }
 
+// Stop stops the node's tailscaled by PID (SIGTERM, bounded) and leaves
+// it stopped: the node stays registered with headscale, so its peers keep
+// it in their netmap, marked offline, as a proxy whose pod is gone.
+func (n *Node) Stop() { n.proc.Stop(stopGrace) }
+
 // Restart stops the node's tailscaled by PID (SIGTERM, bounded) and runs
 // it again with the same state, flags and log file, as a proxy container
 // restarts; it returns once the node runs again (bounded). The log then

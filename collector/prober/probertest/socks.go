@@ -3,11 +3,14 @@ package probertest
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"sync"
+	"time"
 
 	socks5 "github.com/things-go/go-socks5"
+	"github.com/things-go/go-socks5/statute"
 )
 
 // SOCKS5Options configures a SOCKS5Server.
@@ -16,13 +19,20 @@ type SOCKS5Options struct {
 	// resolves MagicDNS names. Default: names under ts.net are 127.0.0.1,
 	// every other name fails. The server never does a real lookup.
 	Resolve func(name string) (net.IP, error)
-	// RefuseConnect answers every CONNECT with "connection not allowed by
-	// ruleset".
+	// RefuseConnect answers every CONNECT with reply 2, "connection not
+	// allowed by ruleset": a proxy with rules of its own, which tailscaled
+	// is not (it never sends reply 2).
 	RefuseConnect bool
 }
 
 // SOCKS5Server is a SOCKS5 proxy on loopback standing in for a tailnet
-// vantage's tailscaled. It dials loopback destinations only.
+// vantage's tailscaled. It dials loopback destinations only. It answers a
+// CONNECT as tailscaled v1.98's SOCKS5 server does (net/socks5, measured
+// in internal/tailnettest's TestSOCKS5Replies): the name is resolved as
+// part of the dial, the dial gets 5 s, and every failure, an unknown name
+// as well as a refused or timed out dial, is reply 1, general SOCKS server
+// failure. Only RefuseConnect (reply 2) is something tailscaled never
+// answers.
 type SOCKS5Server struct {
 	Addr string
 
@@ -53,6 +63,7 @@ func NewSOCKS5Server(opts SOCKS5Options) (*SOCKS5Server, error) {
 	if resolve == nil {
 		resolve = TailnetResolve
 	}
+	var srv *socks5.Server
 	srvOpts := []socks5.Option{
 		socks5.WithResolver(resolverFunc(func(name string) (net.IP, error) {
 			s.mu.Lock()
@@ -60,15 +71,15 @@ func NewSOCKS5Server(opts SOCKS5Options) (*SOCKS5Server, error) {
 			s.mu.Unlock()
 			return resolve(name)
 		})),
-		socks5.WithDial(func(_ context.Context, network, addr string) (net.Conn, error) {
-			return s.dial(ctx, network, addr)
+		socks5.WithConnectHandle(func(reqCtx context.Context, w io.Writer, req *socks5.Request) error {
+			return s.connect(ctx, reqCtx, srv, w, req)
 		}),
 		socks5.WithGPool(trackedPool{s.t}),
 	}
 	if opts.RefuseConnect {
 		srvOpts = append(srvOpts, socks5.WithRule(socks5.NewPermitNone()))
 	}
-	srv := socks5.NewServer(srvOpts...)
+	srv = socks5.NewServer(srvOpts...)
 	go func() { s.served <- srv.Serve(s.ln) }()
 	return s, nil
 }
@@ -81,6 +92,51 @@ func TailnetResolve(name string) (net.IP, error) {
 		return net.IPv4(127, 0, 0, 1), nil
 	}
 	return nil, fmt.Errorf("resolve %s: no such host (test proxy knows only ts.net)", name)
+}
+
+// tailscaledDialTimeout is how long tailscaled's SOCKS5 server lets a
+// CONNECT's dial run.
+const tailscaledDialTimeout = 5 * time.Second
+
+// connect answers a CONNECT as tailscaled does: a name that did not
+// resolve and a dial that failed are both reply 1. srvCtx ends on Close.
+func (s *SOCKS5Server) connect(srvCtx, reqCtx context.Context, srv *socks5.Server, w io.Writer, req *socks5.Request) error {
+	if err, ok := reqCtx.Value(resolveErrKey{}).(error); ok {
+		return replyFailure(w, err)
+	}
+	ctx, cancel := context.WithTimeout(srvCtx, tailscaledDialTimeout)
+	defer cancel()
+	target, err := s.dial(ctx, "tcp", req.DestAddr.String())
+	if err != nil {
+		return replyFailure(w, err)
+	}
+	defer target.Close()
+	if err := socks5.SendReply(w, statute.RepSuccess, target.LocalAddr()); err != nil {
+		return fmt.Errorf("SOCKS5 server: reply: %w", err)
+	}
+	// The server closes the client's connection when this returns, which
+	// ends the other copy too.
+	copied := make(chan error, 2)
+	s.t.add()
+	go func() {
+		defer s.t.done()
+		copied <- srv.Proxy(target, req.Reader)
+	}()
+	s.t.add()
+	go func() {
+		defer s.t.done()
+		copied <- srv.Proxy(w, target)
+	}()
+	return <-copied
+}
+
+// replyFailure sends reply 1, general SOCKS server failure, tailscaled's
+// answer to every CONNECT it could not complete.
+func replyFailure(w io.Writer, cause error) error {
+	if err := socks5.SendReply(w, statute.RepServerFailure, nil); err != nil {
+		return fmt.Errorf("SOCKS5 server: reply: %w", err)
+	}
+	return fmt.Errorf("SOCKS5 server: CONNECT: %w", cause)
 }
 
 // dial connects to a loopback destination for the proxy. The server's
@@ -129,11 +185,19 @@ func (s *SOCKS5Server) Close() error {
 	return s.err
 }
 
+// resolverFunc resolves a CONNECT's name. A name that does not resolve is
+// not answered here (go-socks5 would send reply 4) but handed on in the
+// context to connect, which answers it as tailscaled does.
 type resolverFunc func(name string) (net.IP, error)
+
+type resolveErrKey struct{}
 
 func (f resolverFunc) Resolve(ctx context.Context, name string) (context.Context, net.IP, error) {
 	ip, err := f(name)
-	return ctx, ip, err
+	if err != nil {
+		return context.WithValue(ctx, resolveErrKey{}, err), net.IPv4zero, nil
+	}
+	return ctx, ip, nil
 }
 
 // trackedPool runs the proxy's goroutines so that Close can wait for them.
