@@ -27,7 +27,7 @@ var (
 	errorsDesc = prometheus.NewDesc(ns+"_proxy_metrics_errors_total",
 		"Failed reads of the proxy's user metrics by kind (unreachable, http_status, parse, too_large, timeout).",
 		append(targetLabels, "kind"), nil)
-	resetsDesc = prometheus.NewDesc(ns+"_proxy_metrics_counter_resets_total",
+	resetsDesc = prometheus.NewDesc(ns+"_proxy_metrics_resets_total",
 		"Times the proxy's drop counters were found lower than at the read before: tailscaled started again.",
 		targetLabels, nil)
 )

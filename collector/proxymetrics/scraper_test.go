@@ -107,7 +107,7 @@ func (p *proxyPage) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 const (
 	aclSeries   = `proxy_dropped_packets_total{hostname="web.ts.net",pod="ts-web-0",direction="inbound",reason="acl"}`
 	upSeries    = `proxy_metrics_up{hostname="web.ts.net",pod="ts-web-0"}`
-	resetSeries = `proxy_metrics_counter_resets_total{hostname="web.ts.net",pod="ts-web-0"}`
+	resetSeries = `proxy_metrics_resets_total{hostname="web.ts.net",pod="ts-web-0"}`
 )
 
 func TestScraperReadsInTheBackground(t *testing.T) {
