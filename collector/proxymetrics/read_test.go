@@ -130,10 +130,11 @@ func TestRead(t *testing.T) {
 	}
 }
 
-// TestReadLocalAPI reads through a unix socket as from tailscaled's: the
-// request must carry the Host the tailscale CLI sends.
-func TestReadLocalAPI(t *testing.T) {
-	real := readFile(t, realACLDrops)
+// serveLocalAPI serves body as tailscaled's LocalAPI does on a unix
+// socket, to requests with the Host the tailscale CLI sends; it returns the
+// socket's path.
+func serveLocalAPI(t *testing.T, body []byte) string {
+	t.Helper()
 	sock := filepath.Join(t.TempDir(), "tailscaled.sock")
 	ln, err := net.Listen("unix", sock)
 	if err != nil {
@@ -144,11 +145,16 @@ func TestReadLocalAPI(t *testing.T) {
 			http.Error(w, "wrong host or path: "+r.Host+r.URL.Path, http.StatusForbidden)
 			return
 		}
-		page(tailscaledContentType, real)(w, r)
+		page(tailscaledContentType, body)(w, r)
 	})}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
+	return sock
+}
 
+// TestReadLocalAPI reads through a unix socket as from tailscaled's.
+func TestReadLocalAPI(t *testing.T) {
+	sock := serveLocalAPI(t, readFile(t, realACLDrops))
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	c := NewLocalAPIClient(sock)

@@ -122,7 +122,7 @@ func (s *Scraper) SetTargets(discovered []Target) {
 // target as soon as it is set, until ctx ends; it returns once its reads
 // have stopped.
 func (s *Scraper) Run(ctx context.Context) {
-	defer s.http.CloseIdleConnections()
+	defer s.closeIdle()
 	tick := time.NewTicker(s.opts.Interval)
 	defer tick.Stop()
 	all := true
@@ -136,6 +136,16 @@ func (s *Scraper) Run(ctx context.Context) {
 		case <-s.kick:
 			all = false
 		}
+	}
+}
+
+// closeIdle closes the connections kept for the next reads.
+func (s *Scraper) closeIdle() {
+	s.http.CloseIdleConnections()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, st := range s.states {
+		st.client.CloseIdleConnections()
 	}
 }
 

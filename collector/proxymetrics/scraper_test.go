@@ -265,6 +265,17 @@ func TestScraperForgetsTargetsThatGo(t *testing.T) {
 	}
 }
 
+// The plain host's --proxy.localapi-socket target.
+func TestScraperReadsTheLocalAPISocket(t *testing.T) {
+	sock := serveLocalAPI(t, readFile(t, realACLDrops))
+	s := New(Options{Interval: time.Hour, Static: []Target{{Hostname: "host.ts.net", Enabled: true, URL: LocalAPIURL, Socket: sock}}})
+	run(t, s)
+	eventually(t, "the read", func() bool {
+		got, _ := scrape(t, s)
+		return got[`proxy_dropped_packets_total{hostname="host.ts.net",pod="",direction="inbound",reason="acl"}`] == 3
+	})
+}
+
 func mapsEqual(a, b map[string]float64) bool {
 	if len(a) != len(b) {
 		return false
