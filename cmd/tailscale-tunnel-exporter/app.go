@@ -14,6 +14,7 @@ import (
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/config"
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/discovery"
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/logs"
+	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/proxymetrics"
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/scheduler"
 )
 
@@ -38,6 +39,9 @@ type app struct {
 	direct    scheduler.DirectProbes
 	matcher   *logs.MatcherRef // swapped on reload: log signatures
 	podLogs   *logs.PodLogs    // nil without discovery or with --no-kubernetes.pod-logs
+	// proxyMetrics reads the exact drop counts; nil without discovery
+	// and without --proxy.metrics-url or --proxy.localapi-socket.
+	proxyMetrics *proxymetrics.Scraper
 
 	reloadOK   prometheus.Gauge
 	reloadTime prometheus.Gauge
@@ -109,9 +113,9 @@ func (a *app) syncTargets() int {
 	return len(targets)
 }
 
-// followDiscovery updates the scheduled targets and the followed proxy pod
-// logs whenever discovery sees a change, until ctx ends; then it waits for
-// the log followers to stop.
+// followDiscovery updates the scheduled targets, the followed proxy pod
+// logs and the proxies whose user metrics are read whenever discovery sees
+// a change, until ctx ends; then it waits for the log followers to stop.
 func (a *app) followDiscovery(ctx context.Context) {
 	changes, cancel := a.discovery.Subscribe()
 	defer cancel()
@@ -126,8 +130,12 @@ func (a *app) followDiscovery(ctx context.Context) {
 			a.mu.Lock()
 			n := a.syncTargets()
 			a.mu.Unlock()
+			pods, eps := a.discovery.ProxyPods(), a.discovery.Endpoints()
 			if a.podLogs != nil {
-				a.podLogs.Sync(ctx, logs.FollowTargets(a.discovery.ProxyPods(), a.discovery.Endpoints()))
+				a.podLogs.Sync(ctx, logs.FollowTargets(pods, eps))
+			}
+			if a.proxyMetrics != nil {
+				a.proxyMetrics.SetTargets(proxymetrics.TargetsFromPods(pods, eps))
 			}
 			level.Debug(a.logger).Log("msg", "discovered endpoints changed", "probes", n)
 		}

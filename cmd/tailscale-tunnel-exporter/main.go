@@ -52,6 +52,7 @@ func run(args []string) int {
 		shutdownGrace = a.Flag("web.shutdown-timeout", "How long to wait for in-flight requests on shutdown.").Default("5s").Duration()
 		kube          = addKubeFlags(a)
 		logSources    = addLogSourceFlags(a)
+		proxyMetrics  = addProxyMetricsFlags(a)
 		webFlags      = kingpinflag.AddFlags(a, defaultListenAddress)
 		logging       = addLogFlags(a)
 	)
@@ -86,6 +87,11 @@ func run(args []string) int {
 		level.Error(logger).Log("msg", "Kubernetes discovery not set up", "err", err)
 		return 1
 	}
+	exact, err := proxyMetrics.scraper(*logSources.hostname, *interval, disc != nil, logger)
+	if err != nil {
+		level.Error(logger).Log("msg", "bad flag", "err", err)
+		return 2
+	}
 	network := scheduler.Network{}
 	sched := scheduler.NewScheduler(scheduler.SchedulerOptions{Interval: *interval, Concurrency: *concurrency, Logger: logger})
 	matcher := logs.NewMatcherRef(nil)
@@ -95,7 +101,7 @@ func run(args []string) int {
 		podLogs = &logs.PodLogs{Client: kubeClient, Matcher: matcher, Counters: counters, Logger: log.With(logger, "component", "pod-logs"), MaxLineLength: int(*logSources.maxLineLength)}
 	}
 	app := newApp(logger, src, network, sched, disc, scheduler.DirectProbes(*kube.direct))
-	app.matcher, app.podLogs = matcher, podLogs
+	app.matcher, app.podLogs, app.proxyMetrics = matcher, podLogs, exact
 	if err := app.reload(); err != nil {
 		return 1
 	}
@@ -106,6 +112,9 @@ func run(args []string) int {
 		exporter.Add("discovery", disc)
 	}
 	exporter.Add("logs", counters)
+	if exact != nil {
+		exporter.Add("proxy_metrics", exact)
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
 		exporter, app,
@@ -130,6 +139,9 @@ func run(args []string) int {
 		wg.Go(func() { app.followDiscovery(ctx) })
 	}
 	logSources.startHostSources(ctx, &wg, matcher, counters, logger)
+	if exact != nil {
+		wg.Go(func() { exact.Run(ctx) })
+	}
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- web.ListenAndServe(server, webFlags, slogger(logger)) }()

@@ -402,6 +402,8 @@ func TestStartupErrors(t *testing.T) {
 		{"bad allow entry", []string{"--probe.allow=https://x"}, []string{"--probe.allow"}},
 		{"unknown flag", []string{"--probe.nope"}, []string{"unknown long flag"}},
 		{"bad web config", []string{"--web.config.file=" + write("web.yml", "nonsense: [\n")}, []string{"web.yml"}},
+		{"two exact count sources", []string{"--proxy.metrics-url=http://127.0.0.1:9002/metrics", "--proxy.localapi-socket=/run/tailscale/tailscaled.sock"}, []string{"--proxy.metrics-url and --proxy.localapi-socket"}},
+		{"bad metrics URL", []string{"--proxy.metrics-url=127.0.0.1:9002"}, []string{"--proxy.metrics-url", "want http://"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cmd := exec.Command(binary, append([]string{"--web.listen-address=" + freeAddr(t)}, tc.args...)...)
@@ -439,7 +441,7 @@ func TestVersionAndHelp(t *testing.T) {
 	if err != nil {
 		t.Fatalf("--help: %v", err)
 	}
-	for _, flag := range []string{"--web.listen-address", "--web.telemetry-path", "--web.config.file", "--config.file", "--probe.target", "--probe.resolve", "--probe.interval", "--probe.concurrency", "--probe.allow", "--probe.tailnet-socks5-address", "--log.level", "--log.format", "--[no-]version", ":9847"} {
+	for _, flag := range []string{"--web.listen-address", "--web.telemetry-path", "--web.config.file", "--config.file", "--probe.target", "--probe.resolve", "--probe.interval", "--probe.concurrency", "--probe.allow", "--probe.tailnet-socks5-address", "--proxy.metrics-url", "--proxy.localapi-socket", "--log.level", "--log.format", "--[no-]version", ":9847"} {
 		if !strings.Contains(string(out), flag) {
 			t.Errorf("--help does not mention %s", flag)
 		}

@@ -17,6 +17,11 @@ const (
 	// containerboot in every proxy pod.
 	ProxyContainer = "tailscale"
 
+	// MetricsPortName names the tailscale container's port that serves
+	// tailscaled's user metrics at /metrics; the operator adds it for a
+	// ProxyClass with spec.metrics.enable: true.
+	MetricsPortName = "metrics"
+
 	// VersionUnknown is the version of a proxy whose image has no tag.
 	VersionUnknown = "unknown"
 )
@@ -53,6 +58,11 @@ type ProxyPod struct {
 	// "latest" for an untagged name, VersionUnknown for a digest only.
 	Version string
 	Phase   string
+	// IP is status.podIP, empty until the pod has one.
+	IP string
+	// MetricsPort is the tailscale container's port named MetricsPortName,
+	// 0 when the proxy serves no user metrics.
+	MetricsPort int32
 }
 
 // ProxyPodFromPod returns the proxy of a pod labelled
@@ -71,6 +81,7 @@ func ProxyPodFromPod(pod *corev1.Pod) (ProxyPod, bool) {
 			Name:      pod.Labels[LabelParentName],
 		},
 		Phase: string(pod.Status.Phase),
+		IP:    pod.Status.PodIP,
 	}
 	if p.Parent.Type == ParentProxyGroup {
 		p.Parent.Namespace = ""
@@ -81,8 +92,14 @@ func ProxyPodFromPod(pod *corev1.Pod) (ProxyPod, bool) {
 		}
 	}
 	for _, c := range pod.Spec.Containers {
-		if c.Name == ProxyContainer {
-			p.Image = c.Image
+		if c.Name != ProxyContainer {
+			continue
+		}
+		p.Image = c.Image
+		for _, port := range c.Ports {
+			if port.Name == MetricsPortName {
+				p.MetricsPort = port.ContainerPort
+			}
 		}
 	}
 	for _, cs := range pod.Status.ContainerStatuses {
@@ -101,6 +118,23 @@ func ProxyPodFromPod(pod *corev1.Pod) (ProxyPod, bool) {
 // Serves reports whether the pod proxies traffic for e.
 func (p ProxyPod) Serves(e Endpoint) bool {
 	return p.Parent == e.ProxyParent()
+}
+
+// HostnameOf returns the hostname label of the pod's series: the hostname
+// of the one endpoint it serves, or "" when it serves several (a
+// ProxyGroup) or none; tailscale_tunnel_proxy_pod_info joins those to
+// their endpoints.
+func HostnameOf(p ProxyPod, eps []Endpoint) string {
+	host, n := "", 0
+	for _, ep := range eps {
+		if p.Serves(ep) {
+			host, n = ep.HostnameLabel(), n+1
+		}
+	}
+	if n != 1 {
+		return ""
+	}
+	return host
 }
 
 // ImageVersion returns the tag of an image reference: "v1.80.3" for

@@ -49,6 +49,19 @@ func TestProxyPodFromPod(t *testing.T) {
 				Phase: "Running"},
 		},
 		{
+			name: "user metrics on the port named metrics",
+			pod: proxyPod("ts-whoami-abcde-0", func(p *corev1.Pod) {
+				p.Status.PodIP = "10.1.2.3"
+				p.Spec.Containers[0].Ports = []corev1.ContainerPort{{Name: "debug", ContainerPort: 9001}, {Name: MetricsPortName, ContainerPort: 9002}}
+				p.Spec.Containers = append(p.Spec.Containers, corev1.Container{Name: "sidecar", Ports: []corev1.ContainerPort{{Name: MetricsPortName, ContainerPort: 8080}}})
+			}),
+			ours: true,
+			want: ProxyPod{Namespace: "tailscale", Name: "ts-whoami-abcde-0",
+				Parent: Parent{Type: ParentIngress, Namespace: "default", Name: "whoami"},
+				Ready:  true, Restarts: 2, Image: "tailscale/tailscale:v1.80.3", Version: "v1.80.3",
+				Phase: "Running", IP: "10.1.2.3", MetricsPort: 9002},
+		},
+		{
 			name: "proxy group pod has no parent namespace",
 			pod: proxyPod("pg-0", func(p *corev1.Pod) {
 				p.Labels[LabelParentType] = ParentProxyGroup
@@ -174,6 +187,31 @@ func TestProxyPodServes(t *testing.T) {
 				if p.Serves(e) {
 					t.Errorf("pod of %+v serves %s %s/%s", tt.parent, e.Kind, e.Namespace, e.Name)
 				}
+			}
+		})
+	}
+}
+
+func TestHostnameOf(t *testing.T) {
+	whoami := Endpoint{Kind: KindIngress, Namespace: "default", Name: "whoami", Hostname: "whoami.tail1.ts.net", Provisioned: true}
+	web := Endpoint{Kind: KindProxyGroup, Namespace: "default", Name: "web", ProxyGroup: "ingress-pg", Hostname: "web.tail1.ts.net", Provisioned: true}
+	db := Endpoint{Kind: KindService, Namespace: "apps", Name: "db", ProxyGroup: "ingress-pg", RequestedHostname: "db"}
+	onePG := Endpoint{Kind: KindProxyGroup, Namespace: "default", Name: "solo", ProxyGroup: "solo-pg", Hostname: "solo.tail1.ts.net", Provisioned: true}
+	eps := []Endpoint{whoami, web, db, onePG}
+	tests := []struct {
+		name   string
+		parent Parent
+		want   string
+	}{
+		{"a proxy of one endpoint carries its hostname", Parent{Type: ParentIngress, Namespace: "default", Name: "whoami"}, "whoami.tail1.ts.net"},
+		{"a ProxyGroup pod serving several carries none", Parent{Type: ParentProxyGroup, Name: "ingress-pg"}, ""},
+		{"a ProxyGroup pod serving one carries it", Parent{Type: ParentProxyGroup, Name: "solo-pg"}, "solo.tail1.ts.net"},
+		{"a pod serving no known endpoint carries none", Parent{Type: ParentService, Namespace: "default", Name: "gone"}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := HostnameOf(ProxyPod{Name: "p-0", Parent: tt.parent}, eps); got != tt.want {
+				t.Errorf("HostnameOf(pod of %+v) = %q, want %q", tt.parent, got, tt.want)
 			}
 		})
 	}
