@@ -57,16 +57,17 @@ const (
 	CompareNotWorking ID = "compare-not-working"
 
 	// The exporter and a diagnose run.
-	ExporterAbsent      ID = "exporter-absent"
-	ProbeResultsMissing ID = "probe-results-missing"
-	ProbesStale         ID = "probes-stale"
-	ProbeSchedulingLag  ID = "probe-scheduling-lag"
-	DiscoveryDown       ID = "discovery-down"
-	LogStreamDown       ID = "log-stream-down"
-	CollectorFailing    ID = "collector-failing"
-	ConfigReloadFailed  ID = "config-reload-failed"
-	PermissionMissing   ID = "permission-missing"
-	GatherError         ID = "gather-error"
+	ExporterAbsent         ID = "exporter-absent"
+	ProbeResultsMissing    ID = "probe-results-missing"
+	ProbesStale            ID = "probes-stale"
+	ProbeSchedulingLag     ID = "probe-scheduling-lag"
+	DiscoveryDown          ID = "discovery-down"
+	LogStreamDown          ID = "log-stream-down"
+	ProxyMetricsUnreadable ID = "proxy-metrics-unreadable"
+	CollectorFailing       ID = "collector-failing"
+	ConfigReloadFailed     ID = "config-reload-failed"
+	PermissionMissing      ID = "permission-missing"
+	GatherError            ID = "gather-error"
 )
 
 // catalog is every cause. Wording rules: a Title reads as a statement
@@ -163,7 +164,7 @@ var catalog = []Cause{
 	{
 		ID:      ProxyDroppingWhileEndpointDown,
 		Title:   "Proxy refuses clients at a served port while its endpoint fails",
-		Meaning: "The proxy logged packet-filter drops (\"no rules matched\") to a port it serves (443 or 80) while probes of its endpoint fail: the tailnet policy does not allow those clients to the proxy's tags on that port. Funnel relays never connect to 443 or 80 (they use the node's peer API port), so these are tailnet clients, and a tailnet vantage that fails this way is refused by the policy.",
+		Meaning: "The proxy's packet filter refuses clients (\"no rules matched\") while probes of its endpoint fail: the tailnet policy does not allow those clients to the proxy's tags on the port they use. Funnel relays never count here (they connect to the node's peer API port, which tailscaled lets through), so these are tailnet clients, and a tailnet vantage that fails this way is refused by the policy.",
 		Next: []string{
 			"grant the clients' users, groups or tags access to the proxy's tags on port 443 (and 80) in the tailnet policy's grants or acls",
 			"diagnose <hostname> names the refused source family and shows the drop lines",
@@ -172,7 +173,7 @@ var catalog = []Cause{
 	{
 		ID:      ProxyDroppingTraffic,
 		Title:   "Proxy refuses tailnet clients at a served port",
-		Meaning: "The proxy logged packet-filter drops (\"no rules matched\") to a port it serves (443 or 80): tailnet clients the policy does not allow to the proxy's tags. MagicDNS sends tailnet clients to the node's tailnet address, not through Funnel, so Funnel can work for the public while these clients time out.",
+		Meaning: "The proxy's packet filter refuses clients (\"no rules matched\"): tailnet clients the policy does not allow to the proxy's tags. MagicDNS sends tailnet clients to the node's tailnet address, not through Funnel, so Funnel can work for the public while these clients time out.",
 		Next: []string{
 			"grant the clients' users, groups or tags access to the proxy's tags on port 443 in the tailnet policy's grants or acls",
 			"tailscale_tunnel_proxy_drops_total{port=~\"443|80\"} by family tells IPv4 from IPv6 tailnet clients",
@@ -412,6 +413,15 @@ var catalog = []Cause{
 		Title:   "Proxy log stream down",
 		Meaning: "The exporter is not following the proxy's log, so drops, TLS errors and ingress denials from it are not counted.",
 		Next:    []string{"check get pods/log permission and the exporter's log for stream errors"},
+	},
+	{
+		ID:      ProxyMetricsUnreadable,
+		Title:   "The proxy's exact drop counts cannot be read",
+		Meaning: "The proxy serves tailscaled's user metrics but the exporter cannot read them, so its drops are counted from its log only, a lower bound of the real drops.",
+		Next: []string{
+			"tailscale_tunnel_proxy_metrics_errors_total by kind says why: unreachable or timeout (a NetworkPolicy in the operator namespace must let the exporter reach the pod IP on the metrics port), http_status, parse (not tailscaled's user metrics), too_large",
+			"the exporter's log names the pod and the URL it read",
+		},
 	},
 	{
 		ID:      CollectorFailing,
