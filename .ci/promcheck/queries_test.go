@@ -112,10 +112,20 @@ func TestMetricNamesExist(t *testing.T) {
 		t.Fatalf("the scrape is not the exporter's: no tailscale_tunnel_exporter_build_info")
 	}
 
+	// tailscaled's own names (the recording rule for users whose Prometheus
+	// scrapes the proxies through the operator's ServiceMonitor) are not the
+	// exporter's: they must be on a real tailscaled's user metrics page.
+	tailscaled := tailscaledNames(t)
 	var declared map[string]bool
 	var notLive []string
 	for _, n := range sortedKeys(used) {
 		if live[n] {
+			continue
+		}
+		if strings.HasPrefix(n, "tailscaled_") {
+			if !tailscaled[n] {
+				t.Errorf("%s is not on tailscaled's user metrics page %s; used by:\n  %s", n, tailscaledPage, strings.Join(used[n], "\n  "))
+			}
 			continue
 		}
 		if path != "" {
@@ -136,6 +146,27 @@ func TestMetricNamesExist(t *testing.T) {
 			strings.Join(notLive, ", "))
 	}
 	t.Logf("%d metric names used, %d verified against the scrape", len(used), len(used)-len(notLive))
+}
+
+// tailscaledPage is a real tailscaled 1.98.10's user metrics, as captured
+// for the exporter's own tests.
+var tailscaledPage = filepath.Join(RepoRoot, "collector", "proxymetrics", "testdata", "usermetrics-1.98.10-acl-drops.txt")
+
+func tailscaledNames(t *testing.T) map[string]bool {
+	t.Helper()
+	f, err := os.Open(tailscaledPage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	names, err := ScrapeNames(f)
+	if err != nil {
+		t.Fatalf("parse %s: %v", tailscaledPage, err)
+	}
+	if !names["tailscaled_inbound_dropped_packets_total"] {
+		t.Fatalf("%s is not tailscaled's user metrics page", tailscaledPage)
+	}
+	return names
 }
 
 func sortedKeys(m map[string][]string) []string {

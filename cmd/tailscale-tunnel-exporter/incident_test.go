@@ -64,6 +64,19 @@ type incidentCluster struct {
 
 func startIncidentCluster(t *testing.T) *incidentCluster {
 	t.Helper()
+	return startIncidentClusterWith(t, incidentOptions{})
+}
+
+// incidentOptions changes the incident for one test.
+type incidentOptions struct {
+	// metricsPort, when set, gives the cluster tunnel's proxy pod a
+	// container port named metrics there and the pod IP 127.0.0.1, as the
+	// operator does for a ProxyClass with spec.metrics.enable: true.
+	metricsPort int32
+}
+
+func startIncidentClusterWith(t *testing.T, opts incidentOptions) *incidentCluster {
+	t.Helper()
 	c := kubetest.Start(t, kubetest.Options{})
 	kubelet := kubetest.NewKubelet(t)
 	kubelet.RegisterNode(t, c, "node-1")
@@ -104,7 +117,7 @@ func startIncidentCluster(t *testing.T) *incidentCluster {
 		}, metav1.CreateOptions{})
 		must(err)
 		must(kubetest.SetIngressHostname(ctx, ic.admin, obj.ns, obj.name, obj.host+"."+sim.Tailnet))
-		kubetest.CreatePod(t, ic.admin, &corev1.Pod{
+		pod := &corev1.Pod{
 			ObjectMeta: metav1.ObjectMeta{Namespace: operatorNS, Name: obj.pod, Labels: map[string]string{
 				"tailscale.com/managed":              "true",
 				"tailscale.com/parent-resource":      obj.name,
@@ -112,7 +125,12 @@ func startIncidentCluster(t *testing.T) *incidentCluster {
 				"tailscale.com/parent-resource-type": "ingress",
 			}},
 			Spec: corev1.PodSpec{NodeName: "node-1", Containers: []corev1.Container{{Name: "tailscale", Image: proxyImage}}},
-		})
+		}
+		if obj.pod == clusterPod && opts.metricsPort != 0 {
+			pod.Spec.Containers[0].Ports = []corev1.ContainerPort{{Name: "metrics", ContainerPort: opts.metricsPort, Protocol: corev1.ProtocolTCP}}
+			pod.Status = corev1.PodStatus{PodIP: "127.0.0.1", PodIPs: []corev1.PodIP{{IP: "127.0.0.1"}}}
+		}
+		kubetest.CreatePod(t, ic.admin, pod)
 	}
 	// A Warning the operator records when HTTPS is off in the tailnet.
 	_, err = ic.admin.CoreV1().Events("kube-system").Create(ctx, &corev1.Event{

@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -333,7 +334,18 @@ func substitute(expr string, vars map[string]string) string {
 // webhook.
 func TestEndToEndPrometheus(t *testing.T) {
 	env := startSim(t)
-	ic := startIncidentCluster(t)
+	// The cluster tunnel's proxy serves tailscaled's real user metrics, for
+	// the logged-vs-exact panels. The page stays the same: tailscaled never
+	// counts the relays' SYNs to its peer API port, so in the incident its
+	// acl counter does not move and no drop alert may fire from it. whoami
+	// has no metrics port: a proxy without exact counts.
+	metricsPage, err := os.ReadFile(filepath.Join("..", "..", "collector", "proxymetrics", "testdata", "usermetrics-1.98.10-acl-drops.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var served atomic.Pointer[[]byte]
+	served.Store(&metricsPage)
+	ic := startIncidentClusterWith(t, incidentOptions{metricsPort: servePages(t, &served)})
 	e := startExporter(t, "--config.file="+incidentConfig(t, env), "--probe.interval=1s",
 		"--kubernetes.discovery", "--kubeconfig="+ic.kubeconfig, "--kubernetes.direct-probes=all")
 	hook := newWebhook(t)
