@@ -13,6 +13,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/discovery"
+	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/logmatch"
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/proxymetrics"
 )
 
@@ -97,4 +98,75 @@ func exactReason(err error) string {
 		reason += " (the API server refuses to proxy to this pod's IP: not a routable unicast address)"
 	}
 	return reason
+}
+
+// exactSummary is the exact counters of an endpoint's proxy pods set
+// against the log, as the report and the drop findings quote them.
+type exactSummary struct {
+	read, pods int      // pods whose counters were read, of pods serving metrics or not
+	inbound    []string // "acl 158": non-zero inbound drops by reason, in enumeration order
+	acl        float64
+	// logged are the drop lines to a served port (443, 80) in the log
+	// read: never the peer-API class, whose SYNs tailscaled lets through
+	// and does not count.
+	logged int
+}
+
+func summarizeExact(e *EndpointEvidence) exactSummary {
+	s := exactSummary{pods: len(e.Exact), logged: servedDrops(e.Logs)}
+	var sum proxymetrics.Drops
+	by := &sum.Count[proxymetrics.Inbound]
+	for _, x := range e.Exact {
+		if x.State != ExactRead {
+			continue
+		}
+		s.read++
+		for r, n := range x.Drops.Count[proxymetrics.Inbound] {
+			by[r] += n
+		}
+	}
+	for r, n := range by {
+		if n > 0 {
+			s.inbound = append(s.inbound, fmt.Sprintf("%s %s", proxymetrics.Reason(r), formatCount(n)))
+		}
+	}
+	s.acl = by[proxymetrics.ReasonACL]
+	return s
+}
+
+// servedDrops counts the drop lines to a port the proxy serves.
+func servedDrops(l LogSummary) int {
+	return dropsWhere(l, func(k DropKey) bool { return k.Class == logmatch.DropClassServed })
+}
+
+func formatCount(n float64) string { return strconv.FormatFloat(n, 'f', -1, 64) }
+
+// line is "exact: acl 158; logged at 443/80: 10 (the log shows 6%)", or
+// "" when no pod's counters were read.
+func (s exactSummary) line(logRead bool) string {
+	if s.read == 0 {
+		return ""
+	}
+	exact := "none"
+	if len(s.inbound) > 0 {
+		exact = strings.Join(s.inbound, ", ")
+	}
+	out := "exact: " + exact
+	if s.read < s.pods {
+		out += fmt.Sprintf(" (%d of %d proxy pods read)", s.read, s.pods)
+	}
+	if !logRead {
+		return out + "; log not read"
+	}
+	out += fmt.Sprintf("; logged at 443/80: %d", s.logged)
+	switch {
+	case s.acl == 0:
+	case float64(s.logged) > s.acl:
+		// The counter starts at 0 with tailscaled; log lines of an
+		// earlier run are still in the window.
+		out += " (more than counted: tailscaled restarted since)"
+	default:
+		out += fmt.Sprintf(" (the log shows %.0f%%)", 100*float64(s.logged)/s.acl)
+	}
+	return out
 }

@@ -2,6 +2,7 @@ package diagnose
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -257,6 +258,21 @@ egressSelections:
 		if *metricsRequests != 1 {
 			t.Errorf("the metrics server had %d requests, want 1 (the pod at 127.0.0.1 is never proxied to)", *metricsRequests)
 		}
+		// What a user reads: the exact count next to the log's, and the
+		// refused pod named with the API server's reason.
+		var b bytes.Buffer
+		if err := Write(&b, Diagnose(ev), "text", false); err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{
+			liveK8sHost + ": exact: acl 3; logged at 443/80: 2 (the log shows 67%)",
+			opNS + "/" + exactLoopProxy + ": could not read (http_status): 400 Bad Request",
+			opNS + "/" + exactWhoamiProxy + ": no exact counts (enable ProxyClass spec.metrics.enable)",
+		} {
+			if !strings.Contains(b.String(), want) {
+				t.Errorf("text report lacks %q:\n%s", want, b.String())
+			}
+		}
 		podTarget := net.JoinHostPort(exactPodIP, strconv.Itoa(int(metricsPort)))
 		if n := slices.Index(egress.seen(), podTarget); n < 0 {
 			t.Errorf("egress targets %q, want %s among them", egress.seen(), podTarget)
@@ -282,6 +298,24 @@ egressSelections:
 		}
 		if *metricsRequests != before {
 			t.Errorf("the metrics server was read without the permission")
+		}
+		r := Diagnose(ev)
+		var b bytes.Buffer
+		if err := Write(&b, r, "text", false); err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{
+			"forbidden: get pods/proxy in namespace " + opNS,
+			opNS + "/" + exactK8sProxy + ": could not read: forbidden (get pods/proxy)",
+			// The log's evidence stands without the counters.
+			"2 drop(s) \"no rules matched\" to a served port",
+		} {
+			if !strings.Contains(b.String(), want) {
+				t.Errorf("text report lacks %q:\n%s", want, b.String())
+			}
+		}
+		if strings.Contains(b.String(), "exact: acl") {
+			t.Errorf("the report quotes exact counts it could not read:\n%s", b.String())
 		}
 	})
 }
@@ -341,4 +375,113 @@ func makeExactIncident(t *testing.T, c *kubetest.Cluster, kubelet *kubetest.Kube
 	endpoint("default", "loop", exactLoopHost, exactLoopProxy, "127.0.0.1", port)
 	endpoint("default", "whoami", liveWhoamiHost, exactWhoamiProxy, "10.42.0.11", 0)
 	kubelet.AppendAt(opNS, exactK8sProxy, "tailscale", time.Now().Add(-time.Minute), exactK8sLog...)
+}
+
+// TestExactLine: the exact counters set against the served-port drop
+// lines of the log, as the report and the drop findings quote them.
+func TestExactLine(t *testing.T) {
+	served := func(n int) []string { return repeat(n, func(int) string { return sampleDropIPv4 }) }
+	tests := []struct {
+		name string
+		e    func() *EndpointEvidence
+		want string
+	}{
+		{"REFERENCE §2: 10 lines, 158 packets", func() *EndpointEvidence {
+			return withExact(withLog(app(), served(10)...), 158)
+		}, "exact: acl 158; logged at 443/80: 10 (the log shows 6%)"},
+		{"peer-API drops are not logged drops", func() *EndpointEvidence {
+			return withExact(withLog(app(), append(served(1), realPeerAPIDrop, realPeerAPIDrop)...), 4)
+		}, "exact: acl 4; logged at 443/80: 1 (the log shows 25%)"},
+		{"other reasons, in enumeration order", func() *EndpointEvidence {
+			return withExact(withLog(app()), 2, 0, 0, 7) // too_short 7
+		}, "exact: acl 2, too_short 7; logged at 443/80: 0 (the log shows 0%)"},
+		{"nothing dropped", func() *EndpointEvidence { return withExact(withLog(app()), 0) }, "exact: none; logged at 443/80: 0"},
+		{"log not read", func() *EndpointEvidence {
+			e := withExact(app(), 3)
+			e.Logs = LogSummary{}
+			return e
+		}, "exact: acl 3; log not read"},
+		{"more logged than counted: a restart", func() *EndpointEvidence {
+			return withExact(withLog(app(), served(5)...), 2)
+		}, "exact: acl 2; logged at 443/80: 5 (more than counted: tailscaled restarted since)"},
+		{"one of two pods read", func() *EndpointEvidence {
+			e := withExact(withLog(app(), served(1)...), 10)
+			e.Exact = append(e.Exact, ExactDrops{Pod: "tailscale/ts-app-abcde-1", State: ExactForbidden})
+			return e
+		}, "exact: acl 10 (1 of 2 proxy pods read); logged at 443/80: 1 (the log shows 10%)"},
+		{"no pod read", func() *EndpointEvidence {
+			e := withLog(app(), served(1)...)
+			e.Exact = []ExactDrops{{Pod: "tailscale/ts-app-abcde-0", State: ExactNoPort}}
+			return e
+		}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := tt.e()
+			if got := summarizeExact(e).line(e.Logs.Read); got != tt.want {
+				t.Errorf("line = %q\nwant %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func app() *EndpointEvidence { return endpoint("default", "app", "app", "app") }
+
+// TestDropFindingQuotesExact: the served-port drop finding quotes the
+// exact count next to the log's when it was read, and only then.
+func TestDropFindingQuotesExact(t *testing.T) {
+	for _, exact := range []bool{true, false} {
+		a := withLog(app(), repeat(10, func(int) string { return sampleDropIPv4 })...)
+		if exact {
+			withExact(a, 158)
+		}
+		r := Diagnose(Evidence{Endpoints: []EndpointEvidence{*a}})
+		var f *Finding
+		for i := range r.Findings {
+			if r.Findings[i].Rule == "drops-no-rules-matched" {
+				f = &r.Findings[i]
+			}
+			if r.Findings[i].Rule == "exact-drops-unlogged" {
+				t.Errorf("exact-drops-unlogged fires although the log shows served-port drops")
+			}
+		}
+		if f == nil {
+			t.Fatalf("exact %v: no drops-no-rules-matched finding: %v", exact, ruleIDs(r.Findings))
+		}
+		quoted := slices.ContainsFunc(f.Evidence, func(s string) bool {
+			return strings.HasPrefix(s, "exact: acl 158; logged at 443/80: 10 (the log shows 6%)")
+		})
+		if quoted != exact {
+			t.Errorf("exact read %v, quoted %v: %q", exact, quoted, f.Evidence)
+		}
+	}
+}
+
+func init() {
+	goldenReports = append(goldenReports, goldenReport{"exact", sampleReportExact})
+}
+
+// sampleReportExact is REFERENCE §2's measurement as diagnose shows it:
+// k8s's proxy logged 10 drops at 443 while its counter says 158; app's
+// proxy counted drops its log no longer shows; whoami's proxy serves no
+// metrics; and the pod proxy refused a pod at a loopback address.
+func sampleReportExact() Report {
+	k8s := withExact(withLog(endpoint("kube-system", "traefik-ingress", "k8s", "traefik"),
+		repeat(10, func(int) string { return sampleDropIPv4 })...), 158)
+	down(k8s)
+	app := withExact(withLog(app(), filterRateLimit), 42, 0, 0, 0, 0, 0, 1) // acl 42, error 1
+	down(app)
+	app.Pods = append(app.Pods, app.Pods[0])
+	app.Pods[1].Name = "ts-app-abcde-1"
+	app.Exact = append(app.Exact, ExactDrops{Pod: "tailscale/ts-app-abcde-1", State: ExactFailed, ErrorKind: proxymetrics.ErrHTTPStatus,
+		Error: `400 Bad Request: "{\"kind\":\"Status\",\"message\":\"address not allowed\",\"reason\":\"BadRequest\",\"code\":400}" (the API server refuses to proxy to this pod's IP: not a routable unicast address)`})
+	whoami := endpoint("default", "whoami", "whoami", "whoami")
+	whoami.Exact = []ExactDrops{{Pod: "tailscale/ts-whoami-abcde-0", State: ExactNoPort}}
+	return Diagnose(Evidence{
+		GatheredAt: gatheredAt,
+		Endpoints:  []EndpointEvidence{*k8s, *app, *whoami},
+		Operator:   OperatorEvidence{Found: true, Pod: "operator-0", Version: "v1.80.3", Ready: true},
+		Errors: []string{"read exact drop counts of proxy pod tailscale/ts-app-abcde-1 (port 9002) through the API server's pod proxy: " +
+			app.Exact[1].Error},
+	})
 }
