@@ -30,6 +30,10 @@ var ErrorKinds = []ErrorKind{ErrUnreachable, ErrHTTPStatus, ErrParse, ErrTooLarg
 type ReadError struct {
 	Kind ErrorKind
 	Err  error
+	// Status is the HTTP status of an ErrHTTPStatus answer, 0 otherwise:
+	// through the API server's pod proxy, 403 is the caller's missing
+	// permission, not the proxy's answer.
+	Status int
 }
 
 func (e *ReadError) Error() string { return e.Err.Error() }
@@ -90,14 +94,14 @@ func Read(ctx context.Context, client *http.Client, url string, maxBytes int64) 
 	}
 	d, err := ParseDrops(body)
 	if err != nil {
-		return Drops{}, &ReadError{ErrParse, fmt.Errorf("user metrics from %s: %w", url, err)}
+		return Drops{}, &ReadError{Kind: ErrParse, Err: fmt.Errorf("user metrics from %s: %w", url, err)}
 	}
 	return d, nil
 }
 
 func get(ctx context.Context, client *http.Client, url string, maxBytes int64) ([]byte, error) {
-	fail := func(kind ErrorKind, err error) error {
-		return &ReadError{kind, fmt.Errorf("user metrics from %s: %w", url, err)}
+	fail := func(kind ErrorKind, err error) *ReadError {
+		return &ReadError{Kind: kind, Err: fmt.Errorf("user metrics from %s: %w", url, err)}
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
@@ -111,7 +115,9 @@ func get(ctx context.Context, client *http.Client, url string, maxBytes int64) (
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 256))
-		return nil, fail(ErrHTTPStatus, fmt.Errorf("%s: %q", resp.Status, strings.TrimSpace(string(snippet))))
+		re := fail(ErrHTTPStatus, fmt.Errorf("%s: %q", resp.Status, strings.TrimSpace(string(snippet))))
+		re.Status = resp.StatusCode
+		return nil, re
 	}
 	// A wrong port can serve anything; only the text format is parsed.
 	if ct := resp.Header.Get("Content-Type"); ct != "" {

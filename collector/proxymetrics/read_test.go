@@ -67,17 +67,22 @@ func TestRead(t *testing.T) {
 		wantACL  float64
 		wantKind ErrorKind
 		wantErr  string
+		// wantStatus is the HTTP status an ErrHTTPStatus error carries.
+		wantStatus int
 	}{
 		{name: "real page", url: serve(t, page(tailscaledContentType, real)), wantACL: 3},
 		{name: "no content type", url: serve(t, page("", real)), wantACL: 3},
 		{name: "plain text of another version", url: serve(t, page("text/plain; version=1.0.0", real)), wantACL: 3},
 		{name: "HTTP 500", url: serve(t, func(w http.ResponseWriter, _ *http.Request) {
 			http.Error(w, "failed to proxy request: dial unix: no such file", http.StatusInternalServerError)
-		}), wantKind: ErrHTTPStatus, wantErr: `500 Internal Server Error: "failed to proxy request`},
-		{name: "not found", url: serve(t, http.NotFound), wantKind: ErrHTTPStatus, wantErr: "404"},
+		}), wantKind: ErrHTTPStatus, wantErr: `500 Internal Server Error: "failed to proxy request`, wantStatus: 500},
+		{name: "not found", url: serve(t, http.NotFound), wantKind: ErrHTTPStatus, wantErr: "404", wantStatus: 404},
+		{name: "forbidden", url: serve(t, func(w http.ResponseWriter, _ *http.Request) {
+			http.Error(w, `{"kind":"Status","reason":"Forbidden","code":403}`, http.StatusForbidden)
+		}), wantKind: ErrHTTPStatus, wantErr: "403 Forbidden", wantStatus: 403},
 		{name: "a redirect is not followed", url: serve(t, func(w http.ResponseWriter, r *http.Request) {
 			http.Redirect(w, r, "http://127.0.0.1:1/elsewhere", http.StatusFound)
-		}), wantKind: ErrHTTPStatus, wantErr: "302"},
+		}), wantKind: ErrHTTPStatus, wantErr: "302", wantStatus: 302},
 		{name: "wrong content type", url: serve(t, page("application/json", []byte(`{"acl":3}`))), wantKind: ErrParse, wantErr: `content type "application/json"`},
 		{name: "HTML", url: serve(t, page("text/html; charset=utf-8", real)), wantKind: ErrParse, wantErr: "want text/plain"},
 		{name: "protobuf", url: serve(t, page("application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited", real)), wantKind: ErrParse},
@@ -122,6 +127,9 @@ func TestRead(t *testing.T) {
 			var re *ReadError
 			if !errors.As(err, &re) || re.Kind != tt.wantKind {
 				t.Fatalf("Read() error = %v (kind %s), want kind %s", err, KindOf(err), tt.wantKind)
+			}
+			if re.Status != tt.wantStatus {
+				t.Errorf("status = %d, want %d", re.Status, tt.wantStatus)
 			}
 			if !strings.Contains(err.Error(), tt.url) || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Errorf("error %q does not name the URL and contain %q", err, tt.wantErr)

@@ -138,7 +138,9 @@ func (o GatherOptions) withDefaults() GatherOptions {
 // Namespaces says otherwise, and proxy pods in the operator namespace, as
 // the exporter's informers list them); then get pods/log and list pods in
 // the operator namespace, which is the exporter's RBAC too, plus list
-// endpointslices where a backend lives, which it may lack. A permission
+// endpointslices where a backend lives, which it may lack, and get
+// pods/proxy in the operator namespace for the proxies' exact drop counts,
+// which the exporter never has (it dials pods itself). A permission
 // the run lacks becomes an entry of Evidence.Missing and other API
 // failures entries of Evidence.Errors; the run goes on without what they
 // would have given. An API that cannot be
@@ -149,7 +151,7 @@ func (o GatherOptions) withDefaults() GatherOptions {
 // the evidence gathered until then is returned with it.
 func Gather(ctx context.Context, opts GatherOptions) (Evidence, error) {
 	opts = opts.withDefaults()
-	g := &gatherer{opts: opts, client: opts.Client, now: opts.Now(), podLogs: map[string]*proxyLog{}}
+	g := &gatherer{opts: opts, client: opts.Client, now: opts.Now()}
 	ev := Evidence{GatheredAt: g.now}
 
 	if g.client != nil {
@@ -238,10 +240,39 @@ type gatherer struct {
 	snap       discovery.Snapshot
 	podsListed bool // the proxy pods were listed
 
-	mu      sync.Mutex
-	missing []string
-	errors  []string
-	podLogs map[string]*proxyLog // by pod name: a ProxyGroup pod serves several endpoints
+	mu       sync.Mutex
+	missing  []string
+	errors   []string
+	podLogs  perPod[proxyLog]
+	podExact perPod[ExactDrops]
+}
+
+// perPod holds what was read of each proxy pod, read once per run: a
+// ProxyGroup pod serves several endpoints.
+type perPod[T any] struct {
+	mu    sync.Mutex
+	byPod map[string]*onceValue[T] // by pod name
+}
+
+type onceValue[T any] struct {
+	once sync.Once
+	v    T
+}
+
+// get returns what read returns for pod, calling read once per pod.
+func (m *perPod[T]) get(pod string, read func() T) T {
+	m.mu.Lock()
+	if m.byPod == nil {
+		m.byPod = map[string]*onceValue[T]{}
+	}
+	v, ok := m.byPod[pod]
+	if !ok {
+		v = &onceValue[T]{}
+		m.byPod[pod] = v
+	}
+	m.mu.Unlock()
+	v.once.Do(func() { v.v = read() })
+	return v.v
 }
 
 // permission is one RBAC permission, as Evidence.Missing names it.
@@ -457,7 +488,8 @@ func (g *gatherer) endpoint(ctx context.Context, t *EndpointEvidence) {
 	t.Backend = g.backend(ctx, e)
 }
 
-// proxyLogs reads the logs of every target's proxy pods.
+// proxyLogs reads the logs of every target's proxy pods, then their exact
+// counters: read after the log, a drop the log shows is counted too.
 func (g *gatherer) proxyLogs(ctx context.Context, targets []*EndpointEvidence) {
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, parallelism)
@@ -469,14 +501,14 @@ func (g *gatherer) proxyLogs(ctx context.Context, targets []*EndpointEvidence) {
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			t.Logs = g.logs(ctx, t.Pods)
+			t.Exact = g.exact(ctx, t.Pods)
 		})
 	}
 	wg.Wait()
 }
 
-// proxyLog is what one proxy pod's log said, read once per run.
+// proxyLog is what one proxy pod's log said.
 type proxyLog struct {
-	once   sync.Once
 	read   bool
 	counts logs.TailCounts
 }
@@ -494,14 +526,7 @@ func (g *gatherer) logs(ctx context.Context, pods []discovery.ProxyPod) LogSumma
 		if p.Phase == string(corev1.PodPending) {
 			continue
 		}
-		g.mu.Lock()
-		pl, ok := g.podLogs[p.Name]
-		if !ok {
-			pl = &proxyLog{}
-			g.podLogs[p.Name] = pl
-		}
-		g.mu.Unlock()
-		pl.once.Do(func() { g.readProxyLog(ctx, p, pl) })
+		pl := g.podLogs.get(p.Name, func() proxyLog { return g.readProxyLog(ctx, p) })
 		if pl.read {
 			s = mergeLogs(s, pl.counts, p.Namespace+"/"+p.Name, p.Version)
 		}
@@ -569,20 +594,20 @@ func proxyFacts(c logs.TailCounts, pod, imageTag string) ProxyFacts {
 // readProxyLog reads the start of a proxy pod's tailscale container log
 // (for its peer API port and version) and its latest lines (at most
 // LogLines, none older than LogSince) as the exporter reads them.
-func (g *gatherer) readProxyLog(ctx context.Context, p discovery.ProxyPod, pl *proxyLog) {
+func (g *gatherer) readProxyLog(ctx context.Context, p discovery.ProxyPod) proxyLog {
 	counts, headErr, err := g.tail().ReadPod(ctx, g.client, logs.PodRef{Namespace: p.Namespace, Name: p.Name, UID: p.UID})
 	what := fmt.Sprintf("read log of proxy pod %s/%s", p.Namespace, p.Name)
 	if err != nil && counts.Lines == 0 && !counts.HeadRead {
 		g.failed(permission{"get", "pods/log", p.Namespace}, what, err)
-		return
+		return proxyLog{}
 	}
-	pl.counts, pl.read = counts, true
 	if err != nil {
 		g.errorf("%s: %v", what, err)
 	}
 	if headErr != nil && ctx.Err() == nil {
 		g.errorf("read the start of the log of proxy pod %s/%s (its peer API port is inferred): %v", p.Namespace, p.Name, headErr)
 	}
+	return proxyLog{read: true, counts: counts}
 }
 
 // hostLogs reads the HostLogs files into the evidence of the targets they

@@ -19,6 +19,7 @@ import (
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/discovery"
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/logmatch"
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/prober"
+	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/proxymetrics"
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/internal/causes"
 )
 
@@ -79,6 +80,7 @@ type view struct {
 	missing    []string // permissions the run lacked
 	errors     []string
 	logs       []logView
+	exact      []logView // the proxies' own drop counters, by endpoint
 }
 
 // grid is a table: a header row and rows of cells.
@@ -169,8 +171,50 @@ func newView(r Report) view {
 		if e.Logs.Read || len(e.Logs.Samples) > 0 {
 			v.logs = append(v.logs, logView{endpointLabel(e), logsLine(e.Logs), cleanAll(e.Logs.Samples)})
 		}
+		if len(e.Exact) > 0 {
+			v.exact = append(v.exact, exactView(e))
+		}
 	}
 	return v
+}
+
+// exactView is an endpoint's exact counts next to its log's, and how the
+// read of each proxy pod went.
+func exactView(e labelled) logView {
+	line := summarizeExact(e.EndpointEvidence).line(e.Logs.Read)
+	if line == "" {
+		line = "no proxy pod's counters read"
+	}
+	l := logView{endpoint: endpointLabel(e), summary: line}
+	for _, x := range e.Exact {
+		l.samples = append(l.samples, cleanText(x.Pod)+": "+exactPodState(x))
+	}
+	return l
+}
+
+func exactPodState(x ExactDrops) string {
+	switch x.State {
+	case ExactRead:
+		var parts []string
+		for dir, name := range []string{"inbound", "outbound"} {
+			var rs []string
+			for r, n := range x.Drops.Count[dir] {
+				if n > 0 {
+					rs = append(rs, fmt.Sprintf("%s %s", proxymetrics.Reason(r), formatCount(n)))
+				}
+			}
+			if len(rs) == 0 {
+				rs = []string{"none"}
+			}
+			parts = append(parts, name+" "+strings.Join(rs, ", "))
+		}
+		return "dropped " + strings.Join(parts, "; ")
+	case ExactNoPort:
+		return "no exact counts (enable ProxyClass spec.metrics.enable)"
+	case ExactForbidden:
+		return "could not read: forbidden (get pods/proxy)"
+	}
+	return fmt.Sprintf("could not read (%s): %s", x.ErrorKind, cleanText(x.Error))
 }
 
 // endpointsGrid is the table of every endpoint of the report.
@@ -306,6 +350,15 @@ func writeText(b *bytes.Buffer, v view, color bool) {
 			b.WriteString("  - " + s + "\n")
 		}
 	}
+	if len(v.exact) > 0 {
+		heading(exactHeading)
+		for _, l := range v.exact {
+			fmt.Fprintf(b, "  %s: %s\n", l.endpoint, l.summary)
+			for _, p := range l.samples {
+				b.WriteString("    " + p + "\n")
+			}
+		}
+	}
 	if len(v.logs) > 0 {
 		heading("Proxy log samples")
 		for _, l := range v.logs {
@@ -376,6 +429,10 @@ func gridSGR(row gridRow, i int) string {
 	}
 	return "00;39"
 }
+
+// exactHeading heads the proxies' own counters in the text and Markdown
+// reports.
+const exactHeading = "Exact drop counts (the proxies' own metrics, through the API server's pod proxy)"
 
 // section is a heading with a list, as the text and Markdown reports share.
 type section struct {
@@ -465,6 +522,15 @@ func writeMarkdown(b *bytes.Buffer, v view) {
 		b.WriteString("\n### " + sec.title + "\n\n")
 		for _, s := range sec.items {
 			b.WriteString("- " + mdText(s) + "\n")
+		}
+	}
+	if len(v.exact) > 0 {
+		b.WriteString("\n### " + exactHeading + "\n")
+		for _, l := range v.exact {
+			fmt.Fprintf(b, "\n**%s**: %s\n\n", mdText(l.endpoint), mdText(l.summary))
+			for _, p := range l.samples {
+				b.WriteString("- " + mdText(p) + "\n")
+			}
 		}
 	}
 	if len(v.logs) > 0 {
@@ -1140,6 +1206,17 @@ func sideBySide(cols []labelled) []sideRow {
 	logRow("ingress denials", func(c logCounts) (string, string) {
 		return countsCell(c.denied, c.deniedByFamily, logmatch.Family.String), nonZero(c.deniedByFamily, logmatch.Family.String)
 	})
+	add("exact drops", false, func(e *EndpointEvidence) (string, string) {
+		x := summarizeExact(e)
+		if x.read == 0 {
+			return "-", "-"
+		}
+		cell := "none"
+		if len(x.inbound) > 0 {
+			cell = strings.Join(x.inbound, ", ")
+		}
+		return cell, strconv.FormatBool(x.acl > 0)
+	})
 	for _, v := range reportVantages(cols) {
 		if !slices.ContainsFunc(cols, func(e labelled) bool { _, ok := e.Probes[v]; return ok }) {
 			continue
@@ -1267,6 +1344,25 @@ type jsonEndpoint struct {
 	PodsListed        bool                 `json:"pods_listed"` // false: proxy_pods is unknown, not empty
 	Logs              jsonLogs             `json:"logs"`
 	Probes            map[string]jsonProbe `json:"probes"` // by vantage: direct, tailnet
+	// ExactDrops are the proxy pods' own drop counters, one per proxy pod
+	// (pending ones left out); LoggedServedDrops the drop lines to a
+	// served port (443, 80) the log read shows, to set beside them.
+	ExactDrops        []jsonExactDrops `json:"exact_drops"`
+	LoggedServedDrops int              `json:"logged_served_drops"`
+}
+
+// jsonExactDrops is one proxy pod's counters since its tailscaled
+// started: state read, no_port (ProxyClass spec.metrics.enable is off),
+// forbidden (no get pods/proxy) or failed (error_kind: unreachable,
+// http_status, parse, too_large, timeout; error says what happened).
+// Counts are by tailscaled's reason, the ones it wrote.
+type jsonExactDrops struct {
+	Pod       string             `json:"pod"` // namespace/name
+	State     string             `json:"state"`
+	ErrorKind string             `json:"error_kind"`
+	Error     string             `json:"error"`
+	Inbound   map[string]float64 `json:"inbound"`
+	Outbound  map[string]float64 `json:"outbound"`
 }
 
 type jsonObject struct {
@@ -1429,7 +1525,21 @@ func jsonEndpointOf(e *EndpointEvidence) jsonEndpoint {
 			RateLimited: e.Logs.RateLimit, Events: jsonLogEvents(e.Logs.Events), Samples: orEmpty(e.Logs.Samples),
 			Drops: jsonDrops(e.Logs.Drops), Proxies: []jsonProxyFacts{},
 		},
-		Probes: map[string]jsonProbe{},
+		Probes:            map[string]jsonProbe{},
+		ExactDrops:        []jsonExactDrops{},
+		LoggedServedDrops: servedDrops(e.Logs),
+	}
+	for _, x := range e.Exact {
+		jx := jsonExactDrops{Pod: x.Pod, State: string(x.State), ErrorKind: string(x.ErrorKind), Error: x.Error,
+			Inbound: map[string]float64{}, Outbound: map[string]float64{}}
+		for dir, m := range []map[string]float64{jx.Inbound, jx.Outbound} {
+			for r, seen := range x.Drops.Seen[dir] {
+				if seen {
+					m[proxymetrics.Reason(r).String()] = x.Drops.Count[dir][r]
+				}
+			}
+		}
+		j.ExactDrops = append(j.ExactDrops, jx)
 	}
 	if o := e.Endpoint; o != nil {
 		j.Object = &jsonObject{Kind: string(o.Kind), Resource: o.Object().Resource, Namespace: o.Namespace, Name: o.Name}

@@ -21,6 +21,7 @@ import (
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/discovery"
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/logmatch"
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/prober"
+	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/proxymetrics"
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/internal/causes"
 )
 
@@ -233,7 +234,7 @@ func checkMarkdownStructure(t *testing.T, md string, r Report) {
 	headings := []string{
 		"## tailscale-tunnel-exporter diagnose", "### Endpoints", "### Side by side", "### Findings",
 		"### Warning events", "### Operator", "### Could not check (permissions the run lacked)",
-		"### Errors while gathering", "### Proxy log samples",
+		"### Errors while gathering", "### " + exactHeading, "### Proxy log samples",
 	}
 	cells := -1
 	for _, line := range outside {
@@ -309,9 +310,9 @@ func unescapedPipes(line string) int {
 func TestWriteJSON(t *testing.T) {
 	topKeys := []string{"compare", "endpoints", "errors", "findings", "gathered_at", "missing", "operator", "problems"}
 	endpointKeys := []string{
-		"backend", "funnel", "hostname", "http_redirect", "invalid", "logs", "object", "obtained_hostname",
-		"pods_listed", "probes", "provisioned", "proxy_class", "proxy_group", "proxy_pods", "requested_hostname",
-		"suffixed", "tags", "warnings",
+		"backend", "exact_drops", "funnel", "hostname", "http_redirect", "invalid", "logged_served_drops", "logs", "object",
+		"obtained_hostname", "pods_listed", "probes", "provisioned", "proxy_class", "proxy_group", "proxy_pods",
+		"requested_hostname", "suffixed", "tags", "warnings",
 	}
 	probeKeys := []string{
 		"cert_expiry", "cert_problem", "duration_seconds", "error", "failed_phase", "http_status", "ip",
@@ -370,6 +371,9 @@ func TestWriteJSON(t *testing.T) {
 				}
 				for _, p := range e["proxy_pods"].([]any) {
 					checkKeys(t, "proxy pod", p.(map[string]any), []string{"image", "name", "namespace", "phase", "ready", "restarts", "version"})
+				}
+				for _, x := range e["exact_drops"].([]any) {
+					checkKeys(t, "exact drops", x.(map[string]any), []string{"error", "error_kind", "inbound", "outbound", "pod", "state"})
 				}
 				for _, w := range e["warnings"].([]any) {
 					checkKeys(t, "warning", w.(map[string]any), []string{"count", "last", "message", "reason"})
@@ -760,6 +764,8 @@ func sampleReportHostile() Report {
 				CertExpiry: time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC), Err: errors.New("x509: certificate has expired\x1b[0m")},
 		},
 		Backend: BackendEvidence{Service: "default/evil:80", Known: true, Found: false},
+		Exact: []ExactDrops{{Pod: "tailscale/ts-evil-zzzzz-0", State: ExactFailed, ErrorKind: proxymetrics.ErrParse,
+			Error: "content type \"text/html\x1b[2J|`x`\", want text/plain"}},
 	}
 	typo := EndpointEvidence{
 		Hostname: "typo\x1b[2J|`x`" + sampleTailnet,

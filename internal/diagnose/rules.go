@@ -75,6 +75,7 @@ var rules = []rule{
 	{id: "certificate-not-issued", perEndpoint: true, condition: true, check: certificateNotIssued},
 	{id: "certificate-rate-limited", perEndpoint: true, condition: true, check: certificateRateLimited},
 	{id: "drops-no-rules-matched", perEndpoint: true, condition: true, check: dropsNoRulesMatched},
+	{id: "exact-drops-unlogged", perEndpoint: true, condition: true, check: exactDropsUnlogged},
 
 	// The endpoint's objects.
 	{id: "endpoint-not-found", perEndpoint: true, check: endpointNotFound},
@@ -975,14 +976,15 @@ func dropsNoRulesMatched(s subject) []Finding {
 			// Above the stall it explains for tailnet clients.
 			Likelihood: likely(s.e, 85, 45),
 			Cause:      causes.ProxyDroppingTraffic,
-			Evidence: append([]string{
+			Evidence: slices.Concat([]string{
 				fmt.Sprintf("%d drop(s) \"no rules matched\" to a served port (443/80), %d from IPv4 and %d from IPv6 tailnet clients, %s",
 					served, byFamily(logmatch.FamilyIPv4), byFamily(logmatch.FamilyIPv6), logWindow(l, true)),
+			}, exactEvidence(s.e), []string{
 				"Funnel relays never connect to 443 or 80: these are tailnet clients the policy does not allow",
 				"its proxy's tags: " + tagsOrDefaultOf(s.e),
 			}, samplesWhere(l, func(x logs.Sample) bool {
 				return x.Event.Kind == logmatch.KindDrop && x.Class == logmatch.DropClassServed
-			})...),
+			})),
 		}}
 	case other > 0:
 		return []Finding{{
@@ -993,6 +995,56 @@ func dropsNoRulesMatched(s subject) []Finding {
 		}}
 	}
 	return nil
+}
+
+// exactSince says what the two counts of a summary line are.
+const exactSince = "; exact counts are tailscaled's own since it started, the log a rate-limited sample"
+
+// exactEvidence quotes the proxy's own counters next to the log, when
+// they were read: the log is a sample, they are not.
+func exactEvidence(e *EndpointEvidence) []string {
+	if line := summarizeExact(e).line(e.Logs.Read); line != "" {
+		return []string{line + exactSince}
+	}
+	return nil
+}
+
+// exactDropsUnlogged: the proxy's own counter says its packet filter
+// dropped packets while the log read shows none at a served port —
+// tailscaled rate-limits its drop log, and older lines rotate away or
+// fall outside the window read. The counter does not say the port, so
+// this is the served-port cause only as a likely reading.
+func exactDropsUnlogged(s subject) []Finding {
+	x := summarizeExact(s.e)
+	if x.acl == 0 || x.logged > 0 {
+		return nil
+	}
+	ev := []string{x.line(s.e.Logs.Read) + exactSince}
+	if s.e.Logs.Read {
+		ev = append(ev, fmt.Sprintf("no drop line to a served port %s: tailscaled logs a burst of 10 drops, then about one per 5 s", logWindow(s.e.Logs, true)))
+		if other := dropsWhere(s.e.Logs, func(k DropKey) bool {
+			return k.Class == logmatch.DropClassOther || k.Class == logmatch.DropClassUnknown
+		}); other > 0 {
+			ev = append(ev, fmt.Sprintf("the log shows %d drop(s) to other ports: some of the counted drops may be those", other))
+		}
+	}
+	ev = append(ev, "the counter does not say the port: drops to ports the proxy does not serve count too; the peer API's never do",
+		"its proxy's tags: "+tagsOrDefaultOf(s.e))
+	sev := SeverityInfo
+	if failing(s.e) {
+		sev = SeverityWarning
+	}
+	return []Finding{{
+		Severity:   sev,
+		Likelihood: likely(s.e, 50, 15),
+		Cause:      causes.ProxyDroppingTraffic,
+		qualifier:  " (counted by tailscaled, not in the log read)",
+		Evidence:   ev,
+		Next: []string{
+			"read the proxy's whole log (kubectl logs -c tailscale) for Drop lines, or set TS_DEBUG_FILTER_RATE_LIMIT_LOGS=all on the proxy to log every drop",
+			"tailscale_tunnel_proxy_dropped_packets_total{direction=\"inbound\",reason=\"acl\"} shows when they happen",
+		},
+	}}
 }
 
 func certificateRateLimited(s subject) []Finding {

@@ -165,6 +165,27 @@ var ruleCases = []struct {
 	}), SeverityInfo},
 	{"peer-API drops never feed it", "drops-no-rules-matched", func() Evidence { return incidentEvidence() }, ""},
 
+	{"exact acl drops, none logged, failing", "exact-drops-unlogged", healthy(func(a, _ *EndpointEvidence, _ *Evidence) {
+		down(a)
+		withLog(a, filterRateLimit)
+		withExact(a, 158)
+	}), SeverityWarning},
+	{"exact acl drops, endpoint works", "exact-drops-unlogged", healthy(func(a, _ *EndpointEvidence, _ *Evidence) { withExact(a, 3) }), SeverityInfo},
+	{"exact acl drops, served-port drops logged", "exact-drops-unlogged", healthy(func(a, _ *EndpointEvidence, _ *Evidence) {
+		down(a)
+		withLog(a, sampleDropIPv4)
+		withExact(a, 158)
+	}), ""},
+	{"exact counters without acl drops", "exact-drops-unlogged", healthy(func(a, _ *EndpointEvidence, _ *Evidence) {
+		down(a)
+		withExact(a, 0, 4) // multicast only
+	}), ""},
+	{"peer-API drops are never counted exactly", "exact-drops-unlogged", func() Evidence {
+		ev := incidentEvidence()
+		withExact(&ev.Endpoints[0], 0)
+		return ev
+	}, ""},
+
 	{"ingress denied, version unknown", "funnel-ingress-denied", healthy(func(a, _ *EndpointEvidence, _ *Evidence) {
 		down(a)
 		a.Pods[0].Version = "stable"

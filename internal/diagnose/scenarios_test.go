@@ -10,6 +10,7 @@ import (
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/logmatch"
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/logs"
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/prober"
+	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/proxymetrics"
 )
 
 // Scenario fixtures: evidence as Gather returns it, built by hand so that
@@ -154,6 +155,20 @@ func withLog(e *EndpointEvidence, lines ...string) *EndpointEvidence {
 		pod, tag = e.Pods[0].Namespace+"/"+e.Pods[0].Name, e.Pods[0].Version
 	}
 	e.Logs = mergeLogs(LogSummary{Since: e.Logs.Since}, counts, pod, tag)
+	return e
+}
+
+// withExact gives e's first proxy pod a read of its own counters: acl
+// inbound drops (the family tailscaled always writes) and others.
+func withExact(e *EndpointEvidence, acl float64, others ...float64) *EndpointEvidence {
+	var d proxymetrics.Drops
+	d.Seen[proxymetrics.Inbound][proxymetrics.ReasonACL] = true
+	d.Count[proxymetrics.Inbound][proxymetrics.ReasonACL] = acl
+	for i, n := range others { // from multicast on, in enumeration order
+		d.Count[proxymetrics.Inbound][i+1], d.Seen[proxymetrics.Inbound][i+1] = n, true
+	}
+	p := e.Pods[0]
+	e.Exact = []ExactDrops{{Pod: p.Namespace + "/" + p.Name, State: ExactRead, Drops: d}}
 	return e
 }
 

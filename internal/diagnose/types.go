@@ -15,6 +15,7 @@ import (
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/logmatch"
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/logs"
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/prober"
+	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/proxymetrics"
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/internal/causes"
 )
 
@@ -50,6 +51,46 @@ type EndpointEvidence struct {
 	// Probes by vantage ("direct", "tailnet").
 	Probes  map[string]prober.Result
 	Backend BackendEvidence
+	// Exact are the proxy pods' own drop counters, one per proxy pod
+	// (pending ones left out), in the order of Pods.
+	Exact []ExactDrops
+}
+
+// ExactDrops is what one proxy pod's tailscaled counted itself: its user
+// metrics (REFERENCE.md §4), read through the API server's pod proxy.
+// Unlike log lines they count every dropped packet, and never the peer-API
+// SYNs tailscaled logs as drops and lets through.
+type ExactDrops struct {
+	Pod   string // namespace/name
+	State ExactState
+	// Drops are the counters since tailscaled started (State ExactRead).
+	Drops proxymetrics.Drops
+	// ErrorKind and Error say why a read failed (State ExactFailed).
+	ErrorKind proxymetrics.ErrorKind
+	Error     string
+}
+
+// ExactState is how reading a proxy pod's counters went.
+type ExactState string
+
+const (
+	ExactRead      ExactState = "read"
+	ExactNoPort    ExactState = "no_port"   // no "metrics" container port: ProxyClass spec.metrics.enable is off
+	ExactForbidden ExactState = "forbidden" // the run may not get pods/proxy (see Evidence.Missing)
+	ExactFailed    ExactState = "failed"    // the read failed (see Evidence.Errors)
+)
+
+// inboundACL sums the exact inbound drops by the packet filter over the
+// pods read, and says whether any was read.
+func inboundACL(exact []ExactDrops) (float64, bool) {
+	n, read := 0.0, false
+	for _, x := range exact {
+		if x.State == ExactRead {
+			n += x.Drops.Count[proxymetrics.Inbound][proxymetrics.ReasonACL]
+			read = true
+		}
+	}
+	return n, read
 }
 
 // Warning is one Warning Event on the endpoint's object.

@@ -173,7 +173,7 @@ func ProbeRound(opts GatherOptions) func(ctx context.Context) []WaitFailure {
 			// A hung API server must not eat the whole wait: names it
 			// cannot look up are probed as given.
 			sctx, cancel := context.WithTimeout(ctx, waitLookupTimeout)
-			g := &gatherer{opts: opts, client: opts.Client, now: opts.Now(), podLogs: map[string]*proxyLog{}}
+			g := &gatherer{opts: opts, client: opts.Client, now: opts.Now()}
 			g.snapshot(sctx)
 			cancel()
 			all = selectEndpoints(g.snap.Endpoints, opts.Hostnames)
