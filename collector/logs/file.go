@@ -14,7 +14,9 @@ import (
 )
 
 // FollowFile reads a growing file like tail -F: it starts at the end (no
-// replay of old history), follows appends, reopens the path when the file
+// replay of old history; but what tailscaled logged at its start, its peer
+// API ports and version, is learned from the file's head, as a pod's
+// follower does), follows appends, reopens the path when the file
 // is rotated (replaced by a new file), and starts over when it is
 // truncated. It returns when ctx ends. A missing file is waited for.
 //
@@ -27,7 +29,9 @@ func FollowFile(ctx context.Context, path string, r *Reader, poll time.Duration,
 	}
 	fr := &followReader{ctx: ctx, path: path, poll: poll, logger: logger, stream: r.Stream}
 	defer fr.close()
-	fr.open(true)
+	if fr.open(true) {
+		fr.learnHead(r)
+	}
 	if err := r.ReadPlain(fr); err != nil && ctx.Err() == nil {
 		level.Error(logger).Log("msg", "log file reader stopped", "file", path, "err", err)
 	}
@@ -84,6 +88,21 @@ func (fr *followReader) open(atEnd bool) bool {
 	fr.stream.SetUp(true)
 	level.Info(fr.logger).Log("msg", "following log file", "file", fr.path, "offset", fr.offset)
 	return true
+}
+
+// learnHead reads the first HeadReadBytes of the file (up to where the
+// follower starts), counting nothing, for the peer API ports and version
+// tailscaled logged before the follower started: without them a TCP SYN
+// to the peer API is classified by an inferred port, which is wrong in
+// userspace mode for an address that does not share the first one's port
+// (a headscale node's IPv6 address, where Funnel relays come from).
+func (fr *followReader) learnHead(r *Reader) {
+	head := io.NewSectionReader(fr.f, 0, min(fr.offset, HeadReadBytes))
+	f, err := readFacts(head, r.Matcher.Load(), r.MaxLineLength)
+	if err != nil {
+		level.Warn(fr.logger).Log("msg", "reading the head of the log file failed", "file", fr.path, "err", err)
+	}
+	fr.stream.Learn(f)
 }
 
 func (fr *followReader) close() {

@@ -92,8 +92,9 @@ type PodLogs struct {
 	wg      sync.WaitGroup
 }
 
-// HeadReadBytes bounds the read of the start of a pod's log for its peer
-// API ports and version: tailscaled logs them within its first seconds.
+// HeadReadBytes bounds the read of the start of a pod's log (or a followed
+// file) for its peer API ports and version: tailscaled logs them within
+// its first seconds.
 const HeadReadBytes = 256 << 10
 
 type follower struct {

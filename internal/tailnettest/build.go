@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"testing"
 	"time"
 
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/internal/testproc"
@@ -188,4 +189,43 @@ func (b binary) goBuild(dir, out string) error {
 	}
 	fmt.Fprintf(os.Stderr, "tailnettest: built %s in %s: %s\n", b.name, time.Since(start).Round(time.Second), out)
 	return nil
+}
+
+// ExporterEnv names the exporter binary Main built for the tests in the
+// namespace.
+const ExporterEnv = "TAILNETTEST_EXPORTER"
+
+// exporterPkg is the exporter's main package, of this module.
+const exporterPkg = "github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/cmd/tailscale-tunnel-exporter"
+
+// buildExporter links the exporter under test into dir. Unlike the
+// pinned binaries it changes with every edit, so it is linked once per
+// test run, not cached by name: Go's build cache makes a warm build a
+// link.
+func buildExporter(dir string) (string, error) {
+	goBin, err := testproc.GoTool()
+	if err != nil {
+		return "", fmt.Errorf("build the exporter: %w", err)
+	}
+	out := filepath.Join(dir, "tailscale-tunnel-exporter")
+	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
+	defer cancel()
+	// Run in the test's package directory, inside this module.
+	cmd := exec.CommandContext(ctx, goBin, "build", "-buildvcs=false", "-o", out, exporterPkg)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("build the exporter (go %s): %w\n%s", strings.Join(cmd.Args[1:], " "), err, stderr.String())
+	}
+	return out, nil
+}
+
+// Exporter is the exporter binary Main built outside the namespace.
+func Exporter(t testing.TB) string {
+	t.Helper()
+	p := os.Getenv(ExporterEnv)
+	if p == "" {
+		t.Fatal("tailnettest: no exporter binary: call tailnettest.Main(m) from TestMain")
+	}
+	return p
 }

@@ -23,13 +23,14 @@ const namespaceEnv = "TAILNETTEST_NETNS"
 //
 //	func TestMain(m *testing.M) { tailnettest.Main(m) }
 //
-// It builds the binaries first (Build: the module proxy is outside the
-// namespace), then runs the test binary again with the same arguments as
-// a child cloned into a new network namespace (CLONE_NEWNET, no `unshare`
-// or `ip` command needed), marked by $TAILNETTEST_NETNS and handed the
-// binaries through $TAILNETTEST_TAILSCALED and friends. The child brings
-// `lo` up, checks that it is alone, runs the tests, and its exit status
-// is the parent's.
+// It builds the binaries first (Build, and the exporter under test: the
+// module proxy is outside the namespace), then runs the test binary again
+// with the same arguments as a child cloned into a new network namespace
+// (CLONE_NEWNET, no `unshare` or `ip` command needed), marked by
+// $TAILNETTEST_NETNS and handed the binaries through
+// $TAILNETTEST_TAILSCALED and friends and $TAILNETTEST_EXPORTER. The
+// child brings `lo` up, checks that it is alone, runs the tests, and its
+// exit status is the parent's.
 //
 // Creating the namespace needs root (CAP_SYS_ADMIN); CI runs as root.
 // Without it the tests fail with that message: they never skip.
@@ -53,6 +54,17 @@ func runInNamespace() int {
 		fmt.Fprintf(os.Stderr, "tailnettest: %v\n", err)
 		return 1
 	}
+	dir, err := os.MkdirTemp("", "tnexporter")
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "tailnettest: %v\n", err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	exporter, err := buildExporter(dir)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "tailnettest: %v\n", err)
+		return 1
+	}
 	exe, err := os.Executable()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "tailnettest: find the test binary to run it in a network namespace: %v\n", err)
@@ -65,6 +77,7 @@ func runInNamespace() int {
 		TailscaledEnv+"="+bins.Tailscaled,
 		TailscaleEnv+"="+bins.Tailscale,
 		HeadscaleEnv+"="+bins.Headscale,
+		ExporterEnv+"="+exporter,
 	)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET, Pdeathsig: syscall.SIGKILL}
 	err = cmd.Run()

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -55,10 +56,7 @@ const (
 // counts against what the exporter's parsers make of it. The subtests
 // run in order and build on each other.
 func TestProxyBehindPolicy(t *testing.T) {
-	tn := Start(t, allowPolicy)
-	proxy := tn.AddNode(t, NodeOptions{Name: "proxy", User: "proxy"})
-	client := tn.AddNode(t, NodeOptions{Name: "client", User: "client", SOCKS5: true})
-	tn.WaitPeers(t, proxy, client)
+	tn, proxy, client := proxyAndClient(t, allowPolicy)
 	ca := serveTLS(t, proxy)
 	dial, err := prober.SOCKS5Dialer(client.SOCKS5, nil)
 	if err != nil {
@@ -208,6 +206,17 @@ func TestProxyBehindPolicy(t *testing.T) {
 	})
 }
 
+// proxyAndClient starts a tailnet with policy and the two nodes of its
+// stories: the proxy, and a client with a SOCKS5 server, peers.
+func proxyAndClient(t *testing.T, policy string) (tn *Tailnet, proxy, client *Node) {
+	t.Helper()
+	tn = Start(t, policy)
+	proxy = tn.AddNode(t, NodeOptions{Name: "proxy", User: "proxy"})
+	client = tn.AddNode(t, NodeOptions{Name: "client", User: "client", SOCKS5: true})
+	tn.WaitPeers(t, proxy, client)
+	return tn, proxy, client
+}
+
 // lastIndex is the index of the last event for which f is true, or 0.
 func lastIndex(evs []logmatch.Event, f func(logmatch.Event) bool) int {
 	for i := len(evs) - 1; i >= 0; i-- {
@@ -245,7 +254,7 @@ func postIngress(t *testing.T, dial prober.Dialer, host string, port uint16) (in
 	t.Helper()
 	c := http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{DialContext: dial.DialContext}}
 	defer c.CloseIdleConnections()
-	u := "http://" + host + ":" + strconv.Itoa(int(port)) + "/v0/ingress"
+	u := "http://" + net.JoinHostPort(host, strconv.Itoa(int(port))) + "/v0/ingress"
 	resp, err := c.Post(u, "application/octet-stream", nil)
 	if err != nil {
 		t.Fatalf("POST %s: %v", u, err)

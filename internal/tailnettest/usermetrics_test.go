@@ -22,10 +22,7 @@ const userMetricsCaptureEnv = "TAILNETTEST_USERMETRICS_CAPTURE"
 // reads the same exact acl count from the proxy's LocalAPI socket as the
 // harness does.
 func TestExactDropsThroughLocalAPI(t *testing.T) {
-	tn := Start(t, denyPolicy)
-	proxy := tn.AddNode(t, NodeOptions{Name: "proxy", User: "proxy"})
-	client := tn.AddNode(t, NodeOptions{Name: "client", User: "client", SOCKS5: true})
-	tn.WaitPeers(t, proxy, client)
+	_, proxy, client := proxyAndClient(t, denyPolicy)
 	read := func() proxymetrics.Drops {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
