@@ -61,6 +61,9 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- if and $tv.sidecar.enabled (not $tv.sidecar.authKeySecret.name) }}
 {{- fail "tailnetVantage.sidecar.enabled needs tailnetVantage.sidecar.authKeySecret.name: a Secret with a Tailscale auth key" }}
 {{- end }}
+{{- if and .Values.networkPolicy.enabled $tv.enabled (not $tv.sidecar.enabled) (not .Values.networkPolicy.socks5To) }}
+{{- fail "networkPolicy.enabled with tailnetVantage.socks5Address needs networkPolicy.socks5To: the pods or ipBlock serving that address" }}
+{{- end }}
 {{- if and .Values.rbac.create .Values.kubernetes.discovery (not .Values.serviceAccount.create) (not .Values.serviceAccount.name) }}
 {{- fail "rbac.create with serviceAccount.create=false needs serviceAccount.name" }}
 {{- end }}

@@ -5,6 +5,7 @@ import (
 	"debug/elf"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,11 +17,17 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/yaml"
+
+	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/discovery"
 )
 
 // The chart, the files it copies and the Dockerfile, relative to this
@@ -250,10 +257,13 @@ var chartCases = []chartCase{
 	{
 		name:      "full values",
 		args:      []string{"-f", fullValues, "--api-versions", monitoringV1},
-		kinds:     []string{"ConfigMap", "Deployment", "Role", "Role", "Role", "RoleBinding", "RoleBinding", "RoleBinding", "Service", "ServiceAccount", "ServiceMonitor"},
+		kinds:     []string{"ConfigMap", "Deployment", "NetworkPolicy", "NetworkPolicy", "Role", "Role", "Role", "RoleBinding", "RoleBinding", "RoleBinding", "Service", "ServiceAccount", "ServiceMonitor"},
 		discovery: true, namespaces: []string{"default", "kube-system"}, podLogs: true, sidecar: true,
 	},
 	{
+		// Then the operator namespace grants pods list/watch only: all that
+		// reading the proxies' metrics needs too (exact_test.go runs the
+		// exporter with just that), since it dials pod IPs, not pods/proxy.
 		name:      "no pod logs",
 		args:      []string{"--set", "kubernetes.podLogs=false"},
 		kinds:     []string{"ClusterRole", "ClusterRoleBinding", "ConfigMap", "Deployment", "Role", "RoleBinding", "Service", "ServiceAccount"},
@@ -648,6 +658,12 @@ func TestChartSchemaRejectsBadValues(t *testing.T) {
 		{"bad log level", "log.level=verbose", []string{"/log/level", "'debug', 'info', 'warn', 'error'"}},
 		{"bad target", "probe.targets[0]=https://k8s.example.ts.net", []string{"/probe/targets/0"}},
 		{"bad direct probes", "kubernetes.directProbes=some", []string{"/kubernetes/directProbes", "'funnel', 'all'"}},
+		{"network policy without API server", "networkPolicy.enabled=true", []string{"/networkPolicy/apiServer/cidrs", "minItems: got 0, want 1"}},
+		{"API server address without prefix", "networkPolicy.apiServer.cidrs={10.0.0.1}", []string{"/networkPolicy/apiServer/cidrs/0", "'10.0.0.1' does not match pattern"}},
+		{"peer with ipBlock and selector", "networkPolicy.ingressFrom[0].ipBlock.cidr=10.0.0.0/8,networkPolicy.ingressFrom[0].podSelector.matchLabels.a=b", []string{"/networkPolicy/ingressFrom/0/podSelector", "false schema"}},
+		{"misspelt selector", "networkPolicy.dnsTo[0].podSelector.matchLabel.a=b", []string{"/networkPolicy/dnsTo/0/podSelector", "'matchLabel' not allowed"}},
+		{"bad metrics port name", "networkPolicy.proxyMetricsPort=Metrics_9", []string{"/networkPolicy/proxyMetricsPort", "'Metrics_9' does not match pattern"}},
+		{"network policy without SOCKS5 peers", "networkPolicy.enabled=true,networkPolicy.apiServer.cidrs={10.0.0.1/32},tailnetVantage.enabled=true,tailnetVantage.socks5Address=socks.tailscale:1055", []string{"networkPolicy.enabled with tailnetVantage.socks5Address needs networkPolicy.socks5To"}},
 		{"tailnet vantage without address", "tailnetVantage.enabled=true", []string{"tailnetVantage.enabled needs tailnetVantage.socks5Address or tailnetVantage.sidecar.enabled"}},
 		{"sidecar without auth key", "tailnetVantage.enabled=true,tailnetVantage.sidecar.enabled=true", []string{"needs tailnetVantage.sidecar.authKeySecret.name"}},
 	} {
@@ -662,6 +678,166 @@ func TestChartSchemaRejectsBadValues(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestChartNetworkPolicy: the exporter's policy allows exactly the
+// connections it makes (README "NetworkPolicy") and the proxies get a policy
+// only when asked; rules are compared whole, peers and ports included.
+func TestChartNetworkPolicy(t *testing.T) {
+	requireHelm(t)
+	exporterPods := map[string]string{"app.kubernetes.io/name": "tailscale-tunnel-exporter", "app.kubernetes.io/instance": "tte"}
+	proxyPods := map[string]string{discovery.LabelManaged: "true"}
+	selector := func(l map[string]string) *metav1.LabelSelector { return &metav1.LabelSelector{MatchLabels: l} }
+	inNamespace := func(ns string, pods map[string]string) networkingv1.NetworkPolicyPeer {
+		return networkingv1.NetworkPolicyPeer{NamespaceSelector: selector(map[string]string{"kubernetes.io/metadata.name": ns}), PodSelector: selector(pods)}
+	}
+	ipBlocks := func(cidrs ...string) []networkingv1.NetworkPolicyPeer {
+		var peers []networkingv1.NetworkPolicyPeer
+		for _, c := range cidrs {
+			peers = append(peers, networkingv1.NetworkPolicyPeer{IPBlock: &networkingv1.IPBlock{CIDR: c}})
+		}
+		return peers
+	}
+	port := func(proto corev1.Protocol, p intstr.IntOrString) networkingv1.NetworkPolicyPort {
+		return networkingv1.NetworkPolicyPort{Protocol: &proto, Port: &p}
+	}
+	tcp := func(p int) networkingv1.NetworkPolicyPort { return port(corev1.ProtocolTCP, intstr.FromInt(p)) }
+	egress := func(to []networkingv1.NetworkPolicyPeer, ports ...networkingv1.NetworkPolicyPort) networkingv1.NetworkPolicyEgressRule {
+		return networkingv1.NetworkPolicyEgressRule{To: to, Ports: ports}
+	}
+	kubeDNS := inNamespace("kube-system", map[string]string{"k8s-app": "kube-dns"})
+	dns := func(extra ...networkingv1.NetworkPolicyPeer) networkingv1.NetworkPolicyEgressRule {
+		return egress(append([]networkingv1.NetworkPolicyPeer{kubeDNS}, extra...), port(corev1.ProtocolUDP, intstr.FromInt(53)), tcp(53))
+	}
+	metricsPort := port(corev1.ProtocolTCP, intstr.FromString(discovery.MetricsPortName))
+	proxyMetrics := func(ns string) networkingv1.NetworkPolicyEgressRule {
+		return egress([]networkingv1.NetworkPolicyPeer{inNamespace(ns, proxyPods)}, metricsPort)
+	}
+	direct := egress(ipBlocks("0.0.0.0/0", "::/0"), tcp(443), tcp(80))
+	scrapes := func(from ...networkingv1.NetworkPolicyPeer) []networkingv1.NetworkPolicyIngressRule {
+		return []networkingv1.NetworkPolicyIngressRule{{From: from, Ports: []networkingv1.NetworkPolicyPort{port(corev1.ProtocolTCP, intstr.FromString("http-metrics"))}}}
+	}
+	fromExporter := func(p networkingv1.NetworkPolicyPort) []networkingv1.NetworkPolicyIngressRule {
+		return []networkingv1.NetworkPolicyIngressRule{{From: []networkingv1.NetworkPolicyPeer{inNamespace("monitoring", exporterPods)}, Ports: []networkingv1.NetworkPolicyPort{p}}}
+	}
+	const enable = "networkPolicy.enabled=true,networkPolicy.apiServer.cidrs={10.0.0.1/32}"
+	apiServer := egress(ipBlocks("10.0.0.1/32"), tcp(443), tcp(6443))
+
+	for _, tc := range []struct {
+		name    string
+		args    []string
+		ingress []networkingv1.NetworkPolicyIngressRule // of the exporter's policy
+		egress  []networkingv1.NetworkPolicyEgressRule  // nil: no policy for the exporter
+		proxyNS string                                  // "": no policy for the proxies
+		proxyIn []networkingv1.NetworkPolicyIngressRule
+	}{
+		{name: "off by default"},
+		{
+			name:    "enabled",
+			args:    []string{"--set", enable},
+			ingress: scrapes(),
+			egress:  []networkingv1.NetworkPolicyEgressRule{dns(), apiServer, proxyMetrics("tailscale"), direct},
+		},
+		{
+			name:    "full values",
+			args:    []string{"-f", fullValues},
+			ingress: scrapes(inNamespace("monitoring", map[string]string{"app.kubernetes.io/name": "prometheus"})),
+			egress: []networkingv1.NetworkPolicyEgressRule{
+				dns(ipBlocks("169.254.20.10/32")...),
+				egress(ipBlocks("192.168.10.11/32", "192.168.10.12/32", "fd00:10::11/128"), tcp(6443)),
+				proxyMetrics("tailscale-system"),
+				direct,
+				// The sidecar's tailscaled: control plane and DERP, then
+				// WireGuard and STUN on any UDP port.
+				egress(ipBlocks("0.0.0.0/0", "::/0"), tcp(443), tcp(80), networkingv1.NetworkPolicyPort{Protocol: new(corev1.ProtocolUDP)}),
+			},
+			proxyNS: "tailscale-system",
+			proxyIn: fromExporter(metricsPort),
+		},
+		{
+			name:    "SOCKS5 server elsewhere",
+			args:    []string{"--set", enable + ",tailnetVantage.enabled=true,tailnetVantage.socks5Address=socks.tailscale:1055,networkPolicy.socks5To[0].podSelector.matchLabels.app=socks"},
+			ingress: scrapes(),
+			egress: []networkingv1.NetworkPolicyEgressRule{
+				dns(), apiServer, proxyMetrics("tailscale"), direct,
+				egress([]networkingv1.NetworkPolicyPeer{{PodSelector: selector(map[string]string{"app": "socks"})}}, tcp(1055)),
+			},
+		},
+		{
+			// No API server to reach and no proxy pods known: no addresses needed.
+			name:    "discovery off",
+			args:    []string{"--set", "networkPolicy.enabled=true,networkPolicy.proxyMetricsIngress=true,kubernetes.discovery=false,probe.targets={k8s.example.ts.net}"},
+			ingress: scrapes(),
+			egress:  []networkingv1.NetworkPolicyEgressRule{dns(), direct},
+		},
+		{
+			name:    "proxy ingress only, numeric port",
+			args:    []string{"--set", "networkPolicy.proxyMetricsIngress=true,networkPolicy.proxyMetricsPort=9002"},
+			proxyNS: "tailscale",
+			proxyIn: fromExporter(tcp(9002)),
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := helmTemplate(t, chartDir, tc.args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m := decodeManifests(t, out)
+			policies := map[string]*networkingv1.NetworkPolicy{}
+			for _, p := range objectsOf[*networkingv1.NetworkPolicy](m) {
+				policies[p.Namespace] = p
+			}
+			want := 0
+			if tc.egress != nil {
+				want++
+				p := policies["monitoring"]
+				if p == nil {
+					t.Fatalf("no NetworkPolicy in the release namespace; have %v", slices.Collect(maps.Keys(policies)))
+				}
+				checkPolicySpec(t, p, exporterPods, []networkingv1.PolicyType{networkingv1.PolicyTypeIngress, networkingv1.PolicyTypeEgress}, tc.ingress, tc.egress)
+				// It must select the Deployment's pods, and only by labels
+				// that every one of them carries.
+				pod := m.deployment(t).Spec.Template.Labels
+				if !labels.SelectorFromSet(p.Spec.PodSelector.MatchLabels).Matches(labels.Set(pod)) {
+					t.Errorf("policy selector %v does not select the exporter's pods %v", p.Spec.PodSelector.MatchLabels, pod)
+				}
+			}
+			if tc.proxyNS != "" {
+				want++
+				p := policies[tc.proxyNS]
+				if p == nil {
+					t.Fatalf("no NetworkPolicy in the operator namespace %s", tc.proxyNS)
+				}
+				checkPolicySpec(t, p, proxyPods, []networkingv1.PolicyType{networkingv1.PolicyTypeIngress}, tc.proxyIn, nil)
+			}
+			if len(policies) != want {
+				t.Errorf("%d NetworkPolicies rendered, want %d:\n%s", len(policies), want, out)
+			}
+		})
+	}
+
+	// A port name of digits would be read as a number by the network plugin.
+	if _, err := helmTemplate(t, chartDir, "--set-string", "networkPolicy.proxyMetricsPort=9002"); err == nil || !strings.Contains(err.Error(), "/networkPolicy/proxyMetricsPort") {
+		t.Errorf("proxyMetricsPort \"9002\" as a string: %v, want a schema error", err)
+	}
+}
+
+// checkPolicySpec compares a policy's selector and rules whole, as YAML,
+// so that a failure shows both sides.
+func checkPolicySpec(t *testing.T, p *networkingv1.NetworkPolicy, pods map[string]string, types []networkingv1.PolicyType, ingress []networkingv1.NetworkPolicyIngressRule, egress []networkingv1.NetworkPolicyEgressRule) {
+	t.Helper()
+	want := networkingv1.NetworkPolicySpec{PodSelector: metav1.LabelSelector{MatchLabels: pods}, PolicyTypes: types, Ingress: ingress, Egress: egress}
+	g, err := yaml.Marshal(p.Spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := yaml.Marshal(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(g) != string(w) {
+		t.Errorf("NetworkPolicy %s/%s spec:\n got:\n%s\nwant:\n%s", p.Namespace, p.Name, g, w)
 	}
 }
 
