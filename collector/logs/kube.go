@@ -45,16 +45,9 @@ func FollowTargets(pods []discovery.ProxyPod, eps []discovery.Endpoint) []Follow
 		if p.Phase == string(corev1.PodPending) {
 			continue
 		}
-		host, n := "", 0
-		for _, ep := range eps {
-			if p.Serves(ep) {
-				host, n = ep.HostnameLabel(), n+1
-			}
-		}
-		if n != 1 {
-			host = ""
-		}
-		out = append(out, FollowTarget{Pod: PodRef{p.Namespace, p.Name, p.UID}, Hostname: host})
+		// The same hostname as the pod's exact counts: alerts join them on
+		// (hostname, pod).
+		out = append(out, FollowTarget{Pod: PodRef{p.Namespace, p.Name, p.UID}, Hostname: discovery.HostnameOf(p, eps)})
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Pod.Namespace != out[j].Pod.Namespace {

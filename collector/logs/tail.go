@@ -64,7 +64,11 @@ func (t Tail) OpenPod(ctx context.Context, client kubernetes.Interface, pod PodR
 // ReadKube counts a stream OpenPod opened, without a head read. What was
 // counted before an error is returned with it.
 func (t Tail) ReadKube(r io.Reader) (TailCounts, error) {
-	return t.read(PodFacts{}, func(rd *Reader) error { return rd.ReadKube(r, &Position{}) })
+	m, err := t.matcher()
+	if err != nil {
+		return TailCounts{}, err
+	}
+	return t.read(m, PodFacts{}, func(rd *Reader) error { return rd.ReadKube(r, &Position{}) })
 }
 
 // ReadPod reads the head of a pod's proxy log (ReadHead, as a follower
@@ -85,7 +89,7 @@ func (t Tail) ReadPod(ctx context.Context, client kubernetes.Interface, pod PodR
 		return TailCounts{}, headErr, err
 	}
 	defer rc.Close()
-	c, err = t.read(head, func(rd *Reader) error { return rd.ReadKube(rc, &Position{}) })
+	c, err = t.read(m, head, func(rd *Reader) error { return rd.ReadKube(rc, &Position{}) })
 	c.HeadRead = headErr == nil
 	return c, headErr, err
 }
@@ -123,7 +127,7 @@ func (t Tail) ReadFile(path string) (TailCounts, error) {
 		return TailCounts{}, err
 	}
 	data = lastLines(data, t.Lines, partial)
-	c, err := t.read(head, func(rd *Reader) error { return rd.ReadPlain(bytes.NewReader(data)) })
+	c, err := t.read(m, head, func(rd *Reader) error { return rd.ReadPlain(bytes.NewReader(data)) })
 	c.HeadRead = true
 	return c, err
 }
@@ -137,17 +141,13 @@ func (t Tail) matcher() (*logmatch.Matcher, error) {
 
 // read counts the lines read gives a Reader, with the peer API ports and
 // version of head known before the first of them.
-func (t Tail) read(head PodFacts, read func(*Reader) error) (TailCounts, error) {
-	m, err := t.matcher()
-	if err != nil {
-		return TailCounts{}, err
-	}
+func (t Tail) read(m *logmatch.Matcher, head PodFacts, read func(*Reader) error) (TailCounts, error) {
 	c := NewCounters()
 	var k StreamKey
 	stream := c.Stream(k)
 	stream.Learn(head)
 	samples := &Samples{Max: t.Samples, Relay: t.RelaySamples}
-	err = read(&Reader{Matcher: NewMatcherRef(m), Stream: stream, Samples: samples})
+	err := read(&Reader{Matcher: NewMatcherRef(m), Stream: stream, Samples: samples})
 	return TailCounts{Totals: c.Totals(k), Samples: samples.List(), Relay: samples.RelayList()}, err
 }
 

@@ -2,7 +2,8 @@ package proxymetrics
 
 // Totals are a node's drop counters as the exporter exposes them:
 // tailscaled's counts summed over its restarts, so that they never go down
-// while the exporter runs and cover the same time as the counts from logs.
+// while the exporter runs. The first read carries tailscaled's count since
+// it started (log counts start with the exporter): compare increases.
 // The zero value has seen nothing.
 type Totals struct {
 	Drops // what is exposed; a counter once Seen stays Seen

@@ -99,6 +99,9 @@ func (s *Scraper) SetTargets(discovered []Target) {
 			st = &state{health: Health{Errors: map[ErrorKind]float64{}}}
 		}
 		if st.target != t {
+			if st.client != nil && st.client != s.http {
+				st.client.CloseIdleConnections() // a socket client of the old target
+			}
 			st.target, st.read, st.client = t, false, s.http
 			if t.Socket != "" {
 				st.client = NewLocalAPIClient(t.Socket)

@@ -272,7 +272,7 @@ func tagsDiffer(s subject) []Finding {
 		return nil
 	}
 	likelihood := likely(s.e, 60, 30)
-	if s.e.Endpoint.Funnel && s.compare.Endpoint.Funnel && len(funnelNoRelayTraffic(s)) > 0 {
+	if s.e.Endpoint.Funnel && s.compare.Endpoint.Funnel && noRelayTraffic(s.e) {
 		// Both ask for Funnel, no relay reaches this one: the policy's
 		// funnel nodeAttr may cover the working one's tags only.
 		likelihood = 90
@@ -789,27 +789,32 @@ func funnelRelayTraffic(s subject) []Finding {
 	}}
 }
 
-func funnelNoRelayTraffic(s subject) []Finding {
-	e := s.e
+// noRelayTraffic reports case (a): a Funnel endpoint whose public probe
+// fails while its log read shows no relay line at all.
+func noRelayTraffic(e *EndpointEvidence) bool {
 	if e.Endpoint == nil || !e.Endpoint.Funnel && !e.Endpoint.FunnelIgnored || !e.Logs.Read {
-		return nil
+		return false
 	}
-	d, ok := directProbe(e)
-	if !ok || d.Success {
-		return nil
+	if d, ok := directProbe(e); !ok || d.Success {
+		return false
 	}
 	l := e.Logs
-	if relayConnections(l) > 0 || relayTLSErrors(l, logmatch.TLSCauseNone) > 0 || relayDenials(l) > 0 {
+	return relayConnections(l) == 0 && relayTLSErrors(l, logmatch.TLSCauseNone) == 0 && relayDenials(l) == 0
+}
+
+func funnelNoRelayTraffic(s subject) []Finding {
+	e := s.e
+	if !noRelayTraffic(e) {
 		return nil
 	}
+	d, _ := directProbe(e)
 	f := Finding{
 		Severity:   SeverityCritical,
 		Likelihood: 88,
 		Cause:      causes.FunnelNoRelayTraffic,
 		Evidence: []string{
 			probeLine(config.VantageDirect, d),
-			fmt.Sprintf("no Funnel relay line (a TCP drop to the peer API port, a TLS handshake error from IPv6, an ingress denial) %s", logWindow(l, false)),
-			"its proxy's tags: " + tagsOrDefault(e.Endpoint) + ": the tailnet policy's nodeAttrs must give them the funnel attribute",
+			fmt.Sprintf("no Funnel relay line (a TCP drop to the peer API port, a TLS handshake error from IPv6, an ingress denial) %s", logWindow(e.Logs, false)),
 		},
 	}
 	switch {
@@ -819,6 +824,8 @@ func funnelNoRelayTraffic(s subject) []Finding {
 	case e.Endpoint.FunnelIgnored:
 		f.qualifier = ": the funnel annotation is on a ProxyGroup Ingress, where Funnel is not implemented"
 		f.Evidence = append(f.Evidence, fmt.Sprintf("%s is served by ProxyGroup %s; the operator does not read %s there", object(e), e.Endpoint.ProxyGroup, discovery.AnnotationFunnel))
+	default:
+		f.Evidence = append(f.Evidence, "its proxy's tags: "+tagsOrDefault(e.Endpoint)+": the tailnet policy's nodeAttrs must give them the funnel attribute")
 	}
 	return []Finding{f}
 }

@@ -80,19 +80,6 @@ const (
 	ExactFailed    ExactState = "failed"    // the read failed (see Evidence.Errors)
 )
 
-// inboundACL sums the exact inbound drops by the packet filter over the
-// pods read, and says whether any was read.
-func inboundACL(exact []ExactDrops) (float64, bool) {
-	n, read := 0.0, false
-	for _, x := range exact {
-		if x.State == ExactRead {
-			n += x.Drops.Count[proxymetrics.Inbound][proxymetrics.ReasonACL]
-			read = true
-		}
-	}
-	return n, read
-}
-
 // Warning is one Warning Event on the endpoint's object.
 type Warning struct {
 	Reason  string
