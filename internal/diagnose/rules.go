@@ -1045,7 +1045,7 @@ func exactDropsUnlogged(s subject) []Finding {
 		Severity:   sev,
 		Likelihood: likely(s.e, 50, 15),
 		Cause:      causes.ProxyDroppingTraffic,
-		qualifier:  " (counted by tailscaled, not in the log read)",
+		qualifier:  " (likely: tailscaled counted drops at some port, none in the log read)",
 		Evidence:   ev,
 		Next: []string{
 			"read the proxy's whole log (kubectl logs -c tailscale) for Drop lines, or set TS_DEBUG_FILTER_RATE_LIMIT_LOGS=all on the proxy to log every drop",
