@@ -306,14 +306,14 @@ func testLiveObjects(t *testing.T, c *kubetest.Cluster, node string) {
 		dbFQDN  = "db-1.tail1234.ts.net"
 	)
 	webInfo := func(hostname, provisioned string) string {
-		return `tailscale_tunnel_endpoint_info{backend="web:80",funnel="true",hostname="` + hostname + `",kind="ingress",name="web",namespace="` + ns +
+		return `tailscale_tunnel_endpoint_info{backend="web:80",funnel="true",funnel_ignored="false",hostname="` + hostname + `",kind="ingress",name="web",namespace="` + ns +
 			`",provisioned="` + provisioned + `",proxy_class="",proxy_group="",requested_hostname="web",suffixed="false",tags=""} 1`
 	}
 	dbInfo := func(hostname, provisioned, suffixed string) string {
-		return `tailscale_tunnel_endpoint_info{backend="db:5432",funnel="false",hostname="` + hostname + `",kind="service",name="db",namespace="` + ns +
+		return `tailscale_tunnel_endpoint_info{backend="db:5432",funnel="false",funnel_ignored="false",hostname="` + hostname + `",kind="service",name="db",namespace="` + ns +
 			`",provisioned="` + provisioned + `",proxy_class="",proxy_group="",requested_hostname="` + ns + `-db",suffixed="` + suffixed + `",tags=""} 1`
 	}
-	haInfo := `tailscale_tunnel_endpoint_info{backend="ha:http",funnel="false",hostname="ha",kind="proxygroup",name="ha",namespace="` + ns +
+	haInfo := `tailscale_tunnel_endpoint_info{backend="ha:http",funnel="false",funnel_ignored="false",hostname="ha",kind="proxygroup",name="ha",namespace="` + ns +
 		`",provisioned="false",proxy_class="",proxy_group="ingress-pg",requested_hostname="ha",suffixed="false",tags="tag:k8s,tag:web"} 1`
 	webWarnings := `tailscale_tunnel_endpoint_warning_events_total{hostname="` + webFQDN + `",kind="ingress",name="web",namespace="` + ns + `",reason="NoValidBackends"}`
 	webPodReady := `tailscale_tunnel_proxy_pod_ready{hostname="` + webFQDN + `",namespace="` + opNS + `",pod="ts-web-0"} 1`
@@ -415,7 +415,7 @@ func testLiveObjects(t *testing.T, c *kubetest.Cluster, node string) {
 				return err
 			},
 			notify: true,
-			present: []string{`tailscale_tunnel_endpoint_info{backend="late:80",funnel="false",hostname="` + ns + `-late-ingress",kind="ingress",name="late",namespace="` + ns +
+			present: []string{`tailscale_tunnel_endpoint_info{backend="late:80",funnel="false",funnel_ignored="false",hostname="` + ns + `-late-ingress",kind="ingress",name="late",namespace="` + ns +
 				`",provisioned="false",proxy_class="",proxy_group="",requested_hostname="` + ns + `-late-ingress",suffixed="false",tags=""} 1`},
 		},
 		{

@@ -152,7 +152,7 @@ func TestDiscoveryFollowsObjects(t *testing.T) {
 		{
 			name: "initial state: unprovisioned endpoint labelled by requested name, its pod joined",
 			present: []string{
-				`tailscale_tunnel_endpoint_info{backend="whoami:80",funnel="true",hostname="whoami",kind="ingress",name="whoami",namespace="default",provisioned="false",proxy_class="",proxy_group="",requested_hostname="whoami",suffixed="false",tags=""} 1`,
+				`tailscale_tunnel_endpoint_info{backend="whoami:80",funnel="true",funnel_ignored="false",hostname="whoami",kind="ingress",name="whoami",namespace="default",provisioned="false",proxy_class="",proxy_group="",requested_hostname="whoami",suffixed="false",tags=""} 1`,
 				`tailscale_tunnel_proxy_pod_ready{hostname="whoami",namespace="tailscale",pod="ts-whoami-0"} 1`,
 				`tailscale_tunnel_discovery_up{} 1`,
 				// Warning counters exist at 0 before any Event, so that
@@ -161,7 +161,7 @@ func TestDiscoveryFollowsObjects(t *testing.T) {
 				`tailscale_tunnel_endpoint_warning_events_total{hostname="whoami",kind="ingress",name="whoami",namespace="default",reason="NoValidBackends"} 0`,
 				`tailscale_tunnel_endpoint_warning_events_total{hostname="whoami",kind="ingress",name="whoami",namespace="default",reason="other"} 0`,
 			},
-			absent: []string{`tailscale_tunnel_endpoint_info{backend="",funnel="false",hostname="default-traefik-ingress"`},
+			absent: []string{`tailscale_tunnel_endpoint_info{backend="",funnel="false",funnel_ignored="false",hostname="default-traefik-ingress"`},
 			check: func(t *testing.T) {
 				eps := h.d.Endpoints()
 				if len(eps) != 1 {
@@ -185,10 +185,10 @@ func TestDiscoveryFollowsObjects(t *testing.T) {
 			},
 			notify: true,
 			present: []string{
-				`tailscale_tunnel_endpoint_info{backend="whoami:80",funnel="true",hostname="whoami.tail1234.ts.net",kind="ingress",name="whoami",namespace="default",provisioned="true",proxy_class="",proxy_group="",requested_hostname="whoami",suffixed="false",tags=""} 1`,
+				`tailscale_tunnel_endpoint_info{backend="whoami:80",funnel="true",funnel_ignored="false",hostname="whoami.tail1234.ts.net",kind="ingress",name="whoami",namespace="default",provisioned="true",proxy_class="",proxy_group="",requested_hostname="whoami",suffixed="false",tags=""} 1`,
 				`tailscale_tunnel_proxy_pod_ready{hostname="whoami.tail1234.ts.net",namespace="tailscale",pod="ts-whoami-0"} 1`,
 			},
-			absent: []string{`tailscale_tunnel_endpoint_info{backend="whoami:80",funnel="true",hostname="whoami",`},
+			absent: []string{`tailscale_tunnel_endpoint_info{backend="whoami:80",funnel="true",funnel_ignored="false",hostname="whoami",`},
 			check: func(t *testing.T) {
 				if got, ok := h.d.Endpoints()[0].Target(); !ok || got != fqdn {
 					t.Errorf("Target() = %q, %v, want %q, true", got, ok, fqdn)
@@ -203,7 +203,7 @@ func TestDiscoveryFollowsObjects(t *testing.T) {
 			},
 			notify: true,
 			present: []string{
-				`tailscale_tunnel_endpoint_info{backend="db:80",funnel="false",hostname="default-db",kind="service",name="db",namespace="default",provisioned="false",proxy_class="",proxy_group="",requested_hostname="default-db",suffixed="false",tags=""} 1`,
+				`tailscale_tunnel_endpoint_info{backend="db:80",funnel="false",funnel_ignored="false",hostname="default-db",kind="service",name="db",namespace="default",provisioned="false",proxy_class="",proxy_group="",requested_hostname="default-db",suffixed="false",tags=""} 1`,
 				`tailscale_tunnel_endpoint_warning_events_total{hostname="default-db",kind="service",name="db",namespace="default",reason="INVALIDSERVICE"} 0`,
 			},
 		},
@@ -277,7 +277,7 @@ func TestDiscoveryFollowsObjects(t *testing.T) {
 			},
 			notify: true,
 			present: []string{
-				`tailscale_tunnel_endpoint_info{backend="db:80",funnel="false",hostname="default-db",kind="service",name="db",namespace="default",provisioned="false",proxy_class="",proxy_group="",requested_hostname="default-db",suffixed="false",tags=""} 1`,
+				`tailscale_tunnel_endpoint_info{backend="db:80",funnel="false",funnel_ignored="false",hostname="default-db",kind="service",name="db",namespace="default",provisioned="false",proxy_class="",proxy_group="",requested_hostname="default-db",suffixed="false",tags=""} 1`,
 			},
 			absent: []string{
 				`tailscale_tunnel_endpoint_info{backend="whoami:80"`,
@@ -598,7 +598,7 @@ func TestAPIFailures(t *testing.T) {
 		// The exporter marks the part failed, and still serves the Service.
 		if !h.hasSamples(t, []string{
 			`tailscale_tunnel_scrape_collector_success{collector="discovery"} 0`,
-			`tailscale_tunnel_endpoint_info{backend="db:80",funnel="false",hostname="default-db",kind="service",name="db",namespace="default",provisioned="false",proxy_class="",proxy_group="",requested_hostname="default-db",suffixed="false",tags=""} 1`,
+			`tailscale_tunnel_endpoint_info{backend="db:80",funnel="false",funnel_ignored="false",hostname="default-db",kind="service",name="db",namespace="default",provisioned="false",proxy_class="",proxy_group="",requested_hostname="default-db",suffixed="false",tags=""} 1`,
 		}, nil) {
 			t.Errorf("scrape with forbidden ingresses:\n%s", strings.Join(scrape(t, h.d), "\n"))
 		}

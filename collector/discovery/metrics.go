@@ -15,8 +15,10 @@ var (
 	endpointInfoDesc = prometheus.NewDesc(
 		namespace+"_endpoint_info",
 		"A ts.net endpoint the Tailscale operator exposes for an Ingress or Service. "+
-			"hostname is the obtained FQDN, or the requested name while not provisioned.",
-		[]string{"hostname", "namespace", "name", "kind", "funnel", "tags", "proxy_class",
+			"hostname is the obtained FQDN, or the requested name while not provisioned; "+
+			"funnel_ignored is true for a tailscale.com/funnel annotation the operator "+
+			"ignores (on a Service, or on a ProxyGroup Ingress).",
+		[]string{"hostname", "namespace", "name", "kind", "funnel", "funnel_ignored", "tags", "proxy_class",
 			"proxy_group", "backend", "requested_hostname", "provisioned", "suffixed"}, nil)
 
 	proxyPodInfoDesc = prometheus.NewDesc(
@@ -48,7 +50,7 @@ func EndpointMetrics(e Endpoint) []prometheus.Metric {
 	return []prometheus.Metric{
 		prometheus.MustNewConstMetric(endpointInfoDesc, prometheus.GaugeValue, 1,
 			e.HostnameLabel(), e.Namespace, e.Name, string(e.Kind),
-			strconv.FormatBool(e.Funnel), e.Tags, e.ProxyClass, e.ProxyGroup, e.Backend,
+			strconv.FormatBool(e.Funnel), strconv.FormatBool(e.FunnelIgnored), e.Tags, e.ProxyClass, e.ProxyGroup, e.Backend,
 			e.RequestedHostname, strconv.FormatBool(e.Provisioned), strconv.FormatBool(e.Suffixed)),
 	}
 }

@@ -34,22 +34,28 @@ func TestEndpointMetrics(t *testing.T) {
 			e: Endpoint{Kind: KindIngress, Namespace: "default", Name: "whoami", Hostname: "whoami.t.ts.net",
 				RequestedHostname: "whoami", Provisioned: true, Funnel: true, Tags: "tag:k8s", ProxyClass: "prod",
 				Backend: "whoami:80"},
-			want: `tailscale_tunnel_endpoint_info{backend="whoami:80",funnel="true",hostname="whoami.t.ts.net",kind="ingress",name="whoami",namespace="default",provisioned="true",proxy_class="prod",proxy_group="",requested_hostname="whoami",suffixed="false",tags="tag:k8s"} 1`,
+			want: `tailscale_tunnel_endpoint_info{backend="whoami:80",funnel="true",funnel_ignored="false",hostname="whoami.t.ts.net",kind="ingress",name="whoami",namespace="default",provisioned="true",proxy_class="prod",proxy_group="",requested_hostname="whoami",suffixed="false",tags="tag:k8s"} 1`,
 		},
 		{
 			name: "unprovisioned HA ingress is labelled by its requested name",
 			e: Endpoint{Kind: KindProxyGroup, Namespace: "default", Name: "web", RequestedHostname: "web",
 				ProxyGroup: "ingress-pg"},
-			want: `tailscale_tunnel_endpoint_info{backend="",funnel="false",hostname="web",kind="proxygroup",name="web",namespace="default",provisioned="false",proxy_class="",proxy_group="ingress-pg",requested_hostname="web",suffixed="false",tags=""} 1`,
+			want: `tailscale_tunnel_endpoint_info{backend="",funnel="false",funnel_ignored="false",hostname="web",kind="proxygroup",name="web",namespace="default",provisioned="false",proxy_class="",proxy_group="ingress-pg",requested_hostname="web",suffixed="false",tags=""} 1`,
 		},
 		{
 			name: "suffixed service",
 			e: Endpoint{Kind: KindService, Namespace: "kube-system", Name: "k8s", Hostname: "k8s-1.t.ts.net",
 				RequestedHostname: "k8s", Provisioned: true, Suffixed: true, Backend: "k8s:443"},
-			want: `tailscale_tunnel_endpoint_info{backend="k8s:443",funnel="false",hostname="k8s-1.t.ts.net",kind="service",name="k8s",namespace="kube-system",provisioned="true",proxy_class="",proxy_group="",requested_hostname="k8s",suffixed="true",tags=""} 1`,
+			want: `tailscale_tunnel_endpoint_info{backend="k8s:443",funnel="false",funnel_ignored="false",hostname="k8s-1.t.ts.net",kind="service",name="k8s",namespace="kube-system",provisioned="true",proxy_class="",proxy_group="",requested_hostname="k8s",suffixed="true",tags=""} 1`,
+		},
+		{
+			name: "funnel annotation on a service is ignored",
+			e: Endpoint{Kind: KindService, Namespace: "default", Name: "api", Hostname: "api.t.ts.net",
+				RequestedHostname: "api", Provisioned: true, FunnelIgnored: true, Backend: "api:443"},
+			want: `tailscale_tunnel_endpoint_info{backend="api:443",funnel="false",funnel_ignored="true",hostname="api.t.ts.net",kind="service",name="api",namespace="default",provisioned="true",proxy_class="",proxy_group="",requested_hostname="api",suffixed="false",tags=""} 1`,
 		},
 	}
-	const header = "# HELP tailscale_tunnel_endpoint_info A ts.net endpoint the Tailscale operator exposes for an Ingress or Service. hostname is the obtained FQDN, or the requested name while not provisioned.\n# TYPE tailscale_tunnel_endpoint_info gauge\n"
+	const header = "# HELP tailscale_tunnel_endpoint_info A ts.net endpoint the Tailscale operator exposes for an Ingress or Service. hostname is the obtained FQDN, or the requested name while not provisioned; funnel_ignored is true for a tailscale.com/funnel annotation the operator ignores (on a Service, or on a ProxyGroup Ingress).\n# TYPE tailscale_tunnel_endpoint_info gauge\n"
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			err := testutil.CollectAndCompare(constCollector(EndpointMetrics(tt.e)), strings.NewReader(header+tt.want+"\n"))
