@@ -68,7 +68,7 @@ func (r *secretRef) load() (string, error) {
 
 // credentials is either an API key or an OAuth client, never both.
 type credentials struct {
-	apiKey               *secretRef
+	apiKey                 *secretRef
 	clientID, clientSecret *secretRef
 }
 

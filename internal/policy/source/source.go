@@ -37,17 +37,17 @@ type Kind string
 // The kinds of failure. KindRead is for files; the others, apart from
 // KindTooLarge, are for the API.
 const (
-	KindRead         Kind = "read"          // the policy file could not be read
-	KindUnauthorized Kind = "unauthorized"  // 401: the credential is not valid
-	KindForbidden    Kind = "forbidden"     // 403: valid, but may not read the policy
-	KindNotFound     Kind = "not_found"     // 404: no such tailnet for this credential
-	KindRateLimited  Kind = "rate_limited"  // 429
-	KindServerError  Kind = "server_error"  // 5xx
-	KindTimeout      Kind = "timeout"       // no complete answer within the timeout
-	KindUnreachable  Kind = "unreachable"   // could not connect (DNS, refused, no route)
-	KindTooLarge     Kind = "too_large"     // the policy is larger than the limit
-	KindCredential   Kind = "credential"    // credential file missing, unreadable or empty
-	KindOther        Kind = "other"         // anything else
+	KindRead         Kind = "read"         // the policy file could not be read
+	KindUnauthorized Kind = "unauthorized" // 401: the credential is not valid
+	KindForbidden    Kind = "forbidden"    // 403: valid, but may not read the policy
+	KindNotFound     Kind = "not_found"    // 404: no such tailnet for this credential
+	KindRateLimited  Kind = "rate_limited" // 429
+	KindServerError  Kind = "server_error" // 5xx
+	KindTimeout      Kind = "timeout"      // no complete answer within the timeout
+	KindUnreachable  Kind = "unreachable"  // could not connect (DNS, refused, no route)
+	KindTooLarge     Kind = "too_large"    // the policy is larger than the limit
+	KindCredential   Kind = "credential"   // credential file missing, unreadable or empty
+	KindOther        Kind = "other"        // anything else
 )
 
 // Kinds lists every Kind, so a collector can expose all label values from the start.
