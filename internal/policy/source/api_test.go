@@ -204,7 +204,9 @@ func TestAPIRead(t *testing.T) {
 			}},
 		{name: "400", acl: jsonError(400, "bad request"), wantKind: KindOther, wantText: []string{"400 Bad Request"}},
 		{name: "redirect is not followed", wantKind: KindOther, wantText: []string{"302 Found"},
-			acl: func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "http://127.0.0.1:1/elsewhere", http.StatusFound) }},
+			acl: func(w http.ResponseWriter, r *http.Request) {
+				http.Redirect(w, r, "http://127.0.0.1:1/elsewhere", http.StatusFound)
+			}},
 		{name: "larger than MaxBytes, with Content-Length", wantKind: KindTooLarge, wantText: []string{"1 KiB"},
 			acl: func(w http.ResponseWriter, r *http.Request) { w.Write(bytes.Repeat([]byte("x"), limit+1)) }},
 		{name: "larger than MaxBytes, chunked", wantKind: KindTooLarge, wantText: []string{"1 KiB"},
