@@ -56,15 +56,17 @@ type fakeAPI struct {
 }
 
 func newFakeAPI(t *testing.T) *fakeAPI {
-	f := &fakeAPI{t: t, apiKey: testAPIKey, secret: testClientSecret}
-	f.acl = func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("ETag", `"e0b2816b418b3f26"`)
-		w.Header().Set("Content-Type", "application/hujson")
-		fmt.Fprint(w, samplePolicy)
-	}
+	f := &fakeAPI{t: t, acl: servePolicy, apiKey: testAPIKey, secret: testClientSecret}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve)) // listens on 127.0.0.1
 	t.Cleanup(f.srv.Close)
 	return f
+}
+
+// servePolicy answers as the API does for a stored policy.
+func servePolicy(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("ETag", `"e0b2816b418b3f26"`)
+	w.Header().Set("Content-Type", "application/hujson")
+	fmt.Fprint(w, samplePolicy)
 }
 
 func (f *fakeAPI) set(fn func(f *fakeAPI)) {
@@ -261,7 +263,11 @@ func TestAPITailnetInPath(t *testing.T) {
 			f := newFakeAPI(t)
 			var gotPath string
 			f.set(func(f *fakeAPI) {
-				f.acl = func(w http.ResponseWriter, r *http.Request) { gotPath = r.URL.Path }
+				f.acl = func(w http.ResponseWriter, r *http.Request) {
+					f.mu.Lock()
+					gotPath = r.URL.Path
+					f.mu.Unlock()
+				}
 			})
 			env := map[string]string{EnvTailnet: tc.envTailnet}
 			src, err := NewAPI(APIConfig{BaseURL: f.srv.URL, Tailnet: tc.cfgTailnet, APIKeyFile: keyFile(t, testAPIKey)},
@@ -379,7 +385,7 @@ func TestAPIOAuth(t *testing.T) {
 	_, err := src.Read(context.Background())
 	wantError(t, src, err, KindUnauthorized, "access token of the OAuth client", "requested on the next read")
 	assertNoSecret(t, "error", err.Error())
-	f.set(func(f *fakeAPI) { f.acl = newFakeAPI(t).acl })
+	f.set(func(f *fakeAPI) { f.acl = servePolicy })
 	read()
 	if tokens, _, _, _ := f.stats(); tokens != 2 {
 		t.Errorf("%d token exchanges, want 2 after the API refused the token", tokens)
