@@ -186,7 +186,8 @@ func (s *apiSource) Read(ctx context.Context) ([]byte, error) {
 // the Tailscale client's own OAuth support because that one fetches tokens
 // with context.Background() through http.DefaultClient: no timeout, no size
 // limit, no status to classify. The request is the same: client credentials
-// POSTed to {BaseURL}/api/v2/oauth/token.
+// POSTed to {BaseURL}/api/v2/oauth/token. No scopes are asked for: the token
+// carries those the client was created with.
 func (s *apiSource) oauthToken(ctx context.Context) (*oauth2.Token, []string, error) {
 	id, err := s.creds.clientID.load()
 	if err != nil {

@@ -552,6 +552,9 @@ func TestKinds(t *testing.T) {
 	if len(seen) != 11 {
 		t.Errorf("%d kinds, want the 11 of the closed set", len(seen))
 	}
+	if KindOf(nil) != "" {
+		t.Error("KindOf(nil) is not empty")
+	}
 	if KindOf(errors.New("plain")) != KindOther {
 		t.Error("KindOf of a plain error is not other")
 	}

@@ -67,8 +67,12 @@ func (e *Error) Error() string { return e.Source + ": " + e.Err.Error() }
 
 func (e *Error) Unwrap() error { return e.Err }
 
-// KindOf returns the Kind of err if it is (or wraps) an *Error, and KindOther otherwise.
+// KindOf returns the Kind of err if it is (or wraps) an *Error, KindOther for
+// any other error, and "" for nil.
 func KindOf(err error) Kind {
+	if err == nil {
+		return ""
+	}
 	var e *Error
 	if errors.As(err, &e) {
 		return e.Kind
