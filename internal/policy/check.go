@@ -260,10 +260,7 @@ func (p *Policy) ruleAllows(r *rule, ep Endpoint, clients Selector, port int) ma
 	if !r.accept {
 		return no()
 	}
-	src := no()
-	for _, s := range r.src {
-		src = either(src, p.srcCovers(s, clients, 0))
-	}
+	src := p.srcListCovers(r.src, clients, 0)
 	if src.v == Yes && r.posture != nil {
 		src = unknown("it applies only to devices that pass its srcPosture", append(src.ev, r.posture.off)...)
 	}

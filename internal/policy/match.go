@@ -83,22 +83,20 @@ var roleAutogroups = []string{
 // destinations only; nonroot is for SSH users).
 var nonSourceAutogroups = []string{"autogroup:self", "autogroup:internet", "autogroup:nonroot"}
 
-// srcCovers tells whether the rule source r covers every client c names.
-// It follows how control resolves sources (headscale hscontrol/policy/v2
-// types.go, AutoGroup.resolve): autogroup:member is every untagged device,
-// autogroup:tagged every tagged one, a tag only devices with it, a user only
-// that user's untagged devices.
-func (p *Policy) srcCovers(r text, c Selector, depth int) match {
+// srcListCovers tells whether a rule's sources together cover every client
+// c names: a group or hosts alias of clients is covered when each of its
+// members or its address is, possibly by different sources.
+func (p *Policy) srcListCovers(srcs []text, c Selector, depth int) match {
 	if depth > maxDepth {
-		return unknown(fmt.Sprintf("groups nest deeper than %d levels", maxDepth), r.off)
+		return unknown(fmt.Sprintf("groups nest deeper than %d levels", maxDepth))
 	}
-	rk, rPrefix := classify(r.s)
-	if r.s == c.raw || rk == kindUser && c.kind == kindUser && strings.EqualFold(r.s, c.raw) ||
-		rk == kindAll || r.s == autogroupDangerAll {
-		return yes(r.off)
+	for _, s := range srcs {
+		if s.s == c.raw {
+			return yes(s.off)
+		}
 	}
-	// Clients named by a group are covered when each member is.
-	if c.kind == kindGroup {
+	switch c.kind {
+	case kindGroup:
 		g := p.groups[c.raw]
 		if g == nil {
 			return unknown(c.raw + " is not defined in the policy")
@@ -108,9 +106,35 @@ func (p *Policy) srcCovers(r text, c Selector, depth int) match {
 		}
 		m := yes()
 		for _, it := range g.items {
-			m = both(m, p.srcCovers(r, selectorOf(it.s), depth+1).with(it.off))
+			m = both(m, p.srcListCovers(srcs, selectorOf(it.s), depth+1).with(it.off))
 		}
 		return m
+	case kindHost:
+		h := p.hosts[c.raw]
+		if h == nil || !h.prefix.IsValid() {
+			return unknown(c.raw + " is not a hosts alias with an address in the policy")
+		}
+		addr := Selector{raw: h.prefix.String(), kind: kindPrefix, prefix: h.prefix}
+		return p.srcListCovers(srcs, addr, depth+1).with(h.key.off)
+	}
+	m := no()
+	for _, s := range srcs {
+		m = either(m, p.srcCovers(s, c, depth))
+	}
+	return m
+}
+
+// srcCovers tells whether one rule source r covers every client c names; c
+// is neither a group nor a hosts alias (srcListCovers resolves those).
+// It follows how control resolves sources (headscale hscontrol/policy/v2
+// types.go, AutoGroup.resolve): autogroup:member is every untagged device,
+// autogroup:tagged every tagged one, a tag only devices with it, a user only
+// that user's untagged devices.
+func (p *Policy) srcCovers(r text, c Selector, depth int) match {
+	rk, rPrefix := classify(r.s)
+	if r.s == c.raw || rk == kindUser && c.kind == kindUser && strings.EqualFold(r.s, c.raw) ||
+		rk == kindAll || r.s == autogroupDangerAll {
+		return yes(r.off)
 	}
 	// A rule's group covers what one of its members covers.
 	if rk == kindGroup {
@@ -118,19 +142,7 @@ func (p *Policy) srcCovers(r text, c Selector, depth int) match {
 		if g == nil {
 			return no()
 		}
-		m := no()
-		for _, it := range g.items {
-			m = either(m, p.srcCovers(it, c, depth+1).with(r.off))
-		}
-		return m
-	}
-	if c.kind == kindHost {
-		h := p.hosts[c.raw]
-		if h == nil || !h.prefix.IsValid() {
-			return unknown(c.raw + " is not a hosts alias with an address in the policy")
-		}
-		addr := Selector{raw: h.prefix.String(), kind: kindPrefix, prefix: h.prefix}
-		return p.srcCovers(r, addr, depth+1).with(h.key.off)
+		return p.srcListCovers(g.items, c, depth+1).with(r.off)
 	}
 	ev := []int{r.off}
 	isAddr := rk == kindPrefix
