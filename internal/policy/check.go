@@ -164,7 +164,7 @@ func (p *Policy) funnelAttribute(ep Endpoint) Result {
 		}
 		for _, t := range n.target {
 			memberOnly = memberOnly || t.s == autogroupMember
-			best = either(best, p.dstCovers(t, node, 0).with(n.attr[i].off))
+			best = either(best, p.dstCovers(t, node, true).with(n.attr[i].off))
 		}
 	}
 	who := p.tagsPhrase(ep, tags)
@@ -260,7 +260,7 @@ func (p *Policy) ruleAllows(r *rule, ep Endpoint, clients Selector, port int) ma
 	if !r.accept {
 		return no()
 	}
-	src := p.srcListCovers(r.src, clients, 0)
+	src := p.srcListCovers(r.src, clients)
 	if src.v == Yes && r.posture != nil {
 		src = unknown("it applies only to devices that pass its srcPosture", append(src.ev, r.posture.off)...)
 	}
@@ -273,11 +273,11 @@ func (p *Policy) ruleAllows(r *rule, ep Endpoint, clients Selector, port int) ma
 			return no()
 		}
 		for _, d := range r.dst {
-			dst = either(dst, both(p.dstCovers(text{s: d.target, off: d.off}, ep, 0), portMatch(d.ports, port, d.off)))
+			dst = either(dst, both(p.dstCovers(text{s: d.target, off: d.off}, ep, true), portMatch(d.ports, port, d.off)))
 		}
 	} else {
 		for _, d := range r.dst {
-			dst = either(dst, p.dstCovers(d.text, ep, 0))
+			dst = either(dst, p.dstCovers(d.text, ep, true))
 		}
 		ports := no()
 		for _, ip := range r.ip {
@@ -320,7 +320,7 @@ func (p *Policy) serviceApproval(ep Endpoint) Result {
 		}
 		listed = append(listed, key)
 		for _, a := range e.items {
-			best = either(best, p.dstCovers(a, node, 0).with(e.key.off))
+			best = either(best, p.dstCovers(a, node, true).with(e.key.off))
 		}
 	}
 	fix := member("autoApprovers", object{{"services", object{{ep.Service, hosts}}}})

@@ -393,6 +393,27 @@ func TestTailnetAccessSources(t *testing.T) {
 	})
 }
 
+func TestNestedGroups(t *testing.T) {
+	const nested = `
+		{
+			"groups": {
+				"group:eng": ["alice@example.com"],
+				"group:all": ["group:eng", "bob@example.com"],
+			},
+			"grants": [{"src": ["group:all"], "dst": ["tag:k8s"], "ip": ["*"]}],
+		}`
+	runChecks(t, []checkCase{
+		{name: "a rule's group inside a group", policy: nested, clients: "alice@example.com",
+			check: TailnetAccess, want: Unknown, evidence: []int{4, 6}, reason: "groups inside groups are not allowed"},
+		{name: "a rule's group, a plain member", policy: nested, clients: "bob@example.com",
+			check: TailnetAccess, want: Yes, evidence: []int{4, 6}},
+		{name: "a client group inside a group", policy: nested, clients: "group:all",
+			check: TailnetAccess, want: Yes, evidence: []int{6}},
+		{name: "a client group, expanded", policy: strings.Replace(nested, `["group:all"]`, `["autogroup:member"]`, 1), clients: "group:all",
+			check: TailnetAccess, want: Unknown, evidence: []int{4}, reason: "group:all lists the group group:eng"},
+	})
+}
+
 func TestServiceApproval(t *testing.T) {
 	pg := service
 	pg.HostTags = []string{"tag:pg"}

@@ -63,9 +63,12 @@ func (m match) with(ev ...int) match {
 	return m
 }
 
-// maxDepth bounds group expansion: Tailscale and headscale refuse groups
-// inside groups, but a policy this package reads need not have been accepted.
-const maxDepth = 8
+// nestedGroup is the answer for a group listed in a group, which Tailscale
+// and headscale (Groups.UnmarshalJSON) refuse. Not expanding them also keeps
+// the work bounded by the product of two groups' sizes.
+func nestedGroup(outer string, inner text) match {
+	return unknown(fmt.Sprintf("%s lists the group %s, and groups inside groups are not allowed", outer, inner.s), inner.off)
+}
 
 // The tailnet's address ranges: a CIDR rule touching them may hold clients.
 var (
@@ -86,10 +89,7 @@ var nonSourceAutogroups = []string{"autogroup:self", "autogroup:internet", "auto
 // srcListCovers tells whether a rule's sources together cover every client
 // c names: a group or hosts alias of clients is covered when each of its
 // members or its address is, possibly by different sources.
-func (p *Policy) srcListCovers(srcs []text, c Selector, depth int) match {
-	if depth > maxDepth {
-		return unknown(fmt.Sprintf("groups nest deeper than %d levels", maxDepth))
-	}
+func (p *Policy) srcListCovers(srcs []text, c Selector) match {
 	for _, s := range srcs {
 		if s.s == c.raw {
 			return yes(s.off)
@@ -106,7 +106,10 @@ func (p *Policy) srcListCovers(srcs []text, c Selector, depth int) match {
 		}
 		m := yes()
 		for _, it := range g.items {
-			m = both(m, p.srcListCovers(srcs, selectorOf(it.s), depth+1).with(it.off))
+			if k, _ := classify(it.s); k == kindGroup {
+				return nestedGroup(c.raw, it)
+			}
+			m = both(m, p.srcListCovers(srcs, selectorOf(it.s)).with(it.off))
 		}
 		return m
 	case kindHost:
@@ -115,11 +118,11 @@ func (p *Policy) srcListCovers(srcs []text, c Selector, depth int) match {
 			return unknown(c.raw + " is not a hosts alias with an address in the policy")
 		}
 		addr := Selector{raw: h.prefix.String(), kind: kindPrefix, prefix: h.prefix}
-		return p.srcListCovers(srcs, addr, depth+1).with(h.key.off)
+		return p.srcListCovers(srcs, addr).with(h.key.off)
 	}
 	m := no()
 	for _, s := range srcs {
-		m = either(m, p.srcCovers(s, c, depth))
+		m = either(m, p.srcCovers(s, c, true))
 	}
 	return m
 }
@@ -130,7 +133,7 @@ func (p *Policy) srcListCovers(srcs []text, c Selector, depth int) match {
 // types.go, AutoGroup.resolve): autogroup:member is every untagged device,
 // autogroup:tagged every tagged one, a tag only devices with it, a user only
 // that user's untagged devices.
-func (p *Policy) srcCovers(r text, c Selector, depth int) match {
+func (p *Policy) srcCovers(r text, c Selector, expand bool) match {
 	rk, rPrefix := classify(r.s)
 	if r.s == c.raw || rk == kindUser && c.kind == kindUser && strings.EqualFold(r.s, c.raw) ||
 		rk == kindAll || r.s == autogroupDangerAll {
@@ -142,7 +145,14 @@ func (p *Policy) srcCovers(r text, c Selector, depth int) match {
 		if g == nil {
 			return no()
 		}
-		return p.srcListCovers(g.items, c, depth+1).with(r.off)
+		if !expand {
+			return nestedGroup("a group", r)
+		}
+		m := no()
+		for _, it := range g.items {
+			m = either(m, p.srcCovers(it, c, false).with(r.off))
+		}
+		return m
 	}
 	ev := []int{r.off}
 	isAddr := rk == kindPrefix
@@ -220,12 +230,12 @@ func (p *Policy) srcCovers(r text, c Selector, depth int) match {
 // device, so users, groups of users, autogroup:member and autogroup:self never
 // cover it (REFERENCE.md §8; #11849). For a Tailscale Service only its own
 // svc: name is documented to reach it.
-func (p *Policy) dstCovers(d text, ep Endpoint, depth int) match {
-	if depth > maxDepth {
-		return unknown(fmt.Sprintf("groups nest deeper than %d levels", maxDepth), d.off)
-	}
+func (p *Policy) dstCovers(d text, ep Endpoint, expand bool) match {
 	k, _ := classify(d.s)
 	if k == kindGroup {
+		if !expand {
+			return nestedGroup("a group", d)
+		}
 		// Groups hold users; newer policies may list tags in them too.
 		g := p.groups[d.s]
 		if g == nil {
@@ -233,7 +243,7 @@ func (p *Policy) dstCovers(d text, ep Endpoint, depth int) match {
 		}
 		m := no()
 		for _, it := range g.items {
-			m = either(m, p.dstCovers(it, ep, depth+1).with(d.off))
+			m = either(m, p.dstCovers(it, ep, false).with(d.off))
 		}
 		return m
 	}
