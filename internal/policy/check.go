@@ -40,7 +40,7 @@ const (
 // Endpoint is what the checks need to know of one exposed endpoint. The
 // caller maps its discovery results onto it.
 type Endpoint struct {
-	Hostname string
+	Hostname string // names the endpoint for the caller; the checks do not read it
 	// Tags are the proxy's tags (the tailscale.com/tags annotation), or the
 	// operator's default when the annotation is absent. For a ProxyGroup
 	// endpoint they are the Tailscale Service's tags.

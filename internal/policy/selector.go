@@ -56,7 +56,7 @@ const (
 
 // DefaultClients is the selector used for "tailnet clients" when the user
 // names none: every user-owned device of the tailnet.
-const DefaultClients = autogroupMember
+const DefaultClients = "autogroup:member"
 
 // Selector names the tailnet clients whose access to an endpoint is checked,
 // written as in the policy file: autogroup:member (the default),
