@@ -53,6 +53,7 @@ func run(args []string) int {
 		kube          = addKubeFlags(a)
 		logSources    = addLogSourceFlags(a)
 		proxyMetrics  = addProxyMetricsFlags(a)
+		tailnetPolicy = addTailnetPolicyFlags(a)
 		webFlags      = kingpinflag.AddFlags(a, defaultListenAddress)
 		logging       = addLogFlags(a)
 	)
@@ -68,6 +69,7 @@ func run(args []string) int {
 	if cmd == diag.cmd.FullCommand() {
 		return diag.run(src, kube, logSources, os.Stdout, os.Stderr)
 	}
+	_ = tailnetPolicy // wired into serve and diagnose next
 	logger := logging.logger(os.Stderr)
 	level.Info(logger).Log("msg", "starting tailscale-tunnel-exporter", "version", version.Info(), "build_context", version.BuildContext())
 

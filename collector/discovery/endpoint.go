@@ -106,12 +106,28 @@ type Endpoint struct {
 	// "default-backend": the operator mounts it at "/" and has no
 	// controller-wide default of its own. For a Service: name:first port.
 	Backend string
+	// ServicePorts are a Service's TCP ports, which its proxy serves on
+	// the tailnet; nil for an Ingress (see ServedPorts).
+	ServicePorts []int
 
 	// Invalid lists, sorted, the annotations (or FieldTLSHost) whose values
 	// the operator will not accept as meant: funnel: "yes", a tag without
 	// the tag: prefix, a hostname that is not a DNS label. The endpoint is
 	// still reported, with the value read the way the operator reads it.
 	Invalid []string
+}
+
+// ServedPorts are the ports the endpoint's proxy serves on the tailnet: an
+// Ingress's proxy serves HTTPS on 443, and HTTP on 80 when http-redirect
+// is on; a Service's proxy forwards the Service's TCP ports.
+func (e Endpoint) ServedPorts() []int {
+	if e.Kind == KindService {
+		return e.ServicePorts
+	}
+	if e.HTTPRedirect {
+		return []int{80, 443}
+	}
+	return []int{443}
 }
 
 // Object names the Ingress or Service the endpoint comes from.
@@ -224,6 +240,11 @@ func EndpointFromService(svc *corev1.Service) (Endpoint, bool) {
 	}
 	if ports := svc.Spec.Ports; len(ports) > 0 {
 		e.Backend = svc.Name + ":" + strconv.Itoa(int(ports[0].Port))
+	}
+	for _, p := range svc.Spec.Ports {
+		if p.Protocol == "" || p.Protocol == corev1.ProtocolTCP {
+			e.ServicePorts = append(e.ServicePorts, int(p.Port))
+		}
 	}
 	e.Tags = inv.tags(svc.Annotations)
 	e.FunnelIgnored = svc.Annotations[AnnotationFunnel] == "true"

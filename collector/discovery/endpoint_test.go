@@ -2,6 +2,7 @@ package discovery
 
 import (
 	"reflect"
+	"slices"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -318,7 +319,7 @@ func TestEndpointFromService(t *testing.T) {
 			ours: true,
 			want: Endpoint{Kind: KindService, Namespace: "default", Name: "db",
 				Hostname: "default-db.tail1234.ts.net", RequestedHostname: "default-db", Provisioned: true,
-				Backend: "db:80"},
+				Backend: "db:80", ServicePorts: []int{80, 443}},
 		},
 		{
 			name: "expose annotation, hostname annotation, never provisioned",
@@ -328,7 +329,7 @@ func TestEndpointFromService(t *testing.T) {
 				func(s *corev1.Service) { s.Labels = map[string]string{LabelProxyClass: "prod"} }),
 			ours: true,
 			want: Endpoint{Kind: KindService, Namespace: "default", Name: "db", RequestedHostname: "postgres",
-				Backend: "db:80", Tags: "tag:db", ProxyClass: "prod"},
+				Backend: "db:80", ServicePorts: []int{80, 443}, Tags: "tag:db", ProxyClass: "prod"},
 		},
 		{
 			name: "HA service on a proxy group keeps kind service",
@@ -338,7 +339,7 @@ func TestEndpointFromService(t *testing.T) {
 			ours: true,
 			want: Endpoint{Kind: KindService, Namespace: "default", Name: "db", ProxyGroup: "ingress-pg",
 				Hostname: "default-db-1.tail1234.ts.net", RequestedHostname: "default-db", Provisioned: true,
-				Suffixed: true, Backend: "db:80"},
+				Suffixed: true, Backend: "db:80", ServicePorts: []int{80, 443}},
 		},
 		{
 			name: "empty or invalid hostname annotation is flagged",
@@ -353,7 +354,16 @@ func TestEndpointFromService(t *testing.T) {
 			svc:  tsService("db", withSvcAnnotation(AnnotationFunnel, "true")),
 			ours: true,
 			want: Endpoint{Kind: KindService, Namespace: "default", Name: "db", RequestedHostname: "default-db",
-				Backend: "db:80", FunnelIgnored: true},
+				Backend: "db:80", ServicePorts: []int{80, 443}, FunnelIgnored: true},
+		},
+		{
+			name: "a UDP port is not served over TCP",
+			svc: tsService("dns", func(s *corev1.Service) {
+				s.Spec.Ports = []corev1.ServicePort{{Port: 53, Protocol: corev1.ProtocolUDP}, {Port: 53, Protocol: corev1.ProtocolTCP}}
+			}),
+			ours: true,
+			want: Endpoint{Kind: KindService, Namespace: "default", Name: "dns", RequestedHostname: "default-dns",
+				Backend: "dns:53", ServicePorts: []int{53}},
 		},
 	}
 	for _, tt := range tests {
@@ -423,6 +433,27 @@ func TestEndpointAccessors(t *testing.T) {
 			}
 			if got := tt.e.ProxyParent(); got != tt.wantParent {
 				t.Errorf("ProxyParent() = %+v, want %+v", got, tt.wantParent)
+			}
+		})
+	}
+}
+
+func TestServedPorts(t *testing.T) {
+	tests := []struct {
+		name string
+		e    Endpoint
+		want []int
+	}{
+		{"ingress serves 443", Endpoint{Kind: KindIngress}, []int{443}},
+		{"http-redirect adds 80", Endpoint{Kind: KindIngress, HTTPRedirect: true}, []int{80, 443}},
+		{"proxygroup ingress", Endpoint{Kind: KindProxyGroup}, []int{443}},
+		{"service forwards its TCP ports", Endpoint{Kind: KindService, ServicePorts: []int{5432}}, []int{5432}},
+		{"service without TCP ports", Endpoint{Kind: KindService}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.e.ServedPorts(); !slices.Equal(got, tt.want) {
+				t.Errorf("ServedPorts() = %v, want %v", got, tt.want)
 			}
 		})
 	}
