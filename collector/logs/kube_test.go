@@ -28,6 +28,7 @@ import (
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/discovery"
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/logmatch"
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/internal/kubetest"
+	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/internal/testwait"
 )
 
 // The kube-apiserver and etcd of kubetest are processes, not goroutines;
@@ -169,15 +170,7 @@ func within(f func(), d time.Duration) bool {
 // describes the state.
 func eventually(t testing.TB, what func() string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(kubeWait)
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %s", kubeWait, what())
-		}
-		<-tick.C
-	}
+	testwait.Until(t, kubeWait, what, cond)
 }
 
 func keyOf(tgt FollowTarget) StreamKey {

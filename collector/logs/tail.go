@@ -61,16 +61,6 @@ func (t Tail) OpenPod(ctx context.Context, client kubernetes.Interface, pod PodR
 	return client.CoreV1().Pods(pod.Namespace).GetLogs(pod.Name, o).Stream(ctx)
 }
 
-// ReadKube counts a stream OpenPod opened, without a head read. What was
-// counted before an error is returned with it.
-func (t Tail) ReadKube(r io.Reader) (TailCounts, error) {
-	m, err := t.matcher()
-	if err != nil {
-		return TailCounts{}, err
-	}
-	return t.read(m, PodFacts{}, func(rd *Reader) error { return rd.ReadKube(r, &Position{}) })
-}
-
 // ReadPod reads the head of a pod's proxy log (ReadHead, as a follower
 // does), then counts its end (OpenPod). A failed head read does not fail
 // the tail: HeadRead is false and headErr says why; err is about the tail

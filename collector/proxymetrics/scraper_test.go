@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/internal/testwait"
 	"go.uber.org/goleak"
 )
 
@@ -68,13 +69,7 @@ func scrape(t *testing.T, s *Scraper) (map[string]float64, error) {
 // eventually polls cond until it holds, at most 10 s.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testwait.For(t, 10*time.Second, what, cond)
 }
 
 // run runs s until the test ends.
