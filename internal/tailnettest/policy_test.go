@@ -3,11 +3,14 @@ package tailnettest
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"net"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/tailscale/hujson"
 
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/logmatch"
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/prober"
@@ -126,11 +129,74 @@ func TestPolicyAgainstPacketFilter(t *testing.T) {
 				t.Errorf("engine cannot tell for a policy decidable from the file: %s", predicted.Reason)
 			}
 			if predicted.Verdict != row.want || predicted.Verdict != real {
-				t.Errorf("engine predicted %s, expected %s, tailscaled's filter said %s\nreason: %s\nevidence: %v\nfix: %s",
+				t.Fatalf("engine predicted %s, expected %s, tailscaled's filter said %s\nreason: %s\nevidence: %v\nfix: %s",
 					predicted.Verdict, row.want, real, predicted.Reason, predicted.Evidence, predicted.Fix)
+			}
+			if predicted.Verdict != policy.No {
+				return
+			}
+
+			// The engine's fix, pasted as it tells the user to, must
+			// let the client in, in its own eyes and in reality.
+			fixed := applyFix(t, data, predicted.Fix)
+			if r := predictAccess(t, path+" with the fix", fixed, row.selector, ep); r.Verdict != policy.Yes {
+				t.Errorf("with the fix %s the engine predicts %s: %s", predicted.Fix, r.Verdict, r.Reason)
+			}
+			current = policyMarker
+			tn.SetPolicy(t, policyMarker, proxy)
+			current = string(fixed)
+			tn.SetPolicy(t, current, proxy)
+			got = connectThrough(t, clients[row.client], proxy)
+			t.Logf("with the fix %s: connect %s after %v; exact acl drops +%v",
+				predicted.Fix, map[bool]string{true: "succeeded", false: "failed"}[got.connected], got.took.Round(time.Millisecond), got.dropped)
+			if !got.connected || got.dropped != 0 {
+				t.Errorf("with the engine's fix %s the connect still fails (%v; exact acl drops +%v)\n%s", predicted.Fix, got.err, got.dropped, fixed)
 			}
 		})
 	}
+}
+
+// applyFix merges a Result's Fix (top-level members whose arrays are to be
+// appended to the policy's sections of the same name, or added as new
+// sections) into the HuJSON policy, keeping its comments.
+func applyFix(t *testing.T, data []byte, fix string) []byte {
+	t.Helper()
+	v, err := hujson.Parse(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	std, err := hujson.Standardize([]byte("{" + fix + "}"))
+	if err != nil {
+		t.Fatalf("fix %s does not parse: %v", fix, err)
+	}
+	var sections map[string][]json.RawMessage
+	if err := json.Unmarshal(std, &sections); err != nil {
+		t.Fatalf("fix %s is not top-level arrays: %v", fix, err)
+	}
+	type op struct {
+		Op    string `json:"op"`
+		Path  string `json:"path"`
+		Value any    `json:"value"`
+	}
+	var ops []op
+	for name, elems := range sections {
+		if v.Find("/"+name) == nil {
+			ops = append(ops, op{"add", "/" + name, elems})
+			continue
+		}
+		for _, e := range elems {
+			ops = append(ops, op{"add", "/" + name + "/-", e})
+		}
+	}
+	patch, err := json.Marshal(ops)
+	if err == nil {
+		err = v.Patch(patch)
+	}
+	if err != nil {
+		t.Fatalf("apply the fix %s: %v", fix, err)
+	}
+	v.Format()
+	return v.Pack()
 }
 
 // predictAccess is internal/policy's tailnet_access result for port 443.
