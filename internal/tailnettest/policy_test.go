@@ -102,12 +102,12 @@ func TestPolicyAgainstPacketFilter(t *testing.T) {
 			tn.SetPolicy(t, current, proxy)
 			got := connectThrough(t, clients[row.client], proxy)
 
-			real := policy.No
+			reality := policy.No
 			if got.connected {
-				real = policy.Yes
+				reality = policy.Yes
 			}
 			t.Logf("engine %s (%s); connect from %s %s after %v; exact acl drops +%v; Drop lines to :443 +%d, [RATELIMIT] filter lines +%d",
-				predicted.Verdict, predicted.Reason, row.client, map[bool]string{true: "succeeded", false: "failed"}[got.connected],
+				predicted.Verdict, predicted.Reason, row.client, got.verb(),
 				got.took.Round(time.Millisecond), got.dropped, got.logged, got.rateLimited)
 
 			// Reality must be one of the two consistent pictures.
@@ -122,15 +122,15 @@ func TestPolicyAgainstPacketFilter(t *testing.T) {
 			if float64(got.logged) > got.dropped {
 				t.Errorf("%d Drop lines to :443 logged but the exact counter grew by %v: the log should be a sample of it", got.logged, got.dropped)
 			}
-			if real != row.want {
-				t.Errorf("tailscaled's packet filter said %s, the hand-written expectation %s: the harness or the expectation is wrong", real, row.want)
+			if reality != row.want {
+				t.Errorf("tailscaled's packet filter said %s, the hand-written expectation %s: the harness or the expectation is wrong", reality, row.want)
 			}
 			if predicted.Verdict == policy.Unknown {
 				t.Errorf("engine cannot tell for a policy decidable from the file: %s", predicted.Reason)
 			}
-			if predicted.Verdict != row.want || predicted.Verdict != real {
+			if predicted.Verdict != row.want || predicted.Verdict != reality {
 				t.Fatalf("engine predicted %s, expected %s, tailscaled's filter said %s\nreason: %s\nevidence: %v\nfix: %s",
-					predicted.Verdict, row.want, real, predicted.Reason, predicted.Evidence, predicted.Fix)
+					predicted.Verdict, row.want, reality, predicted.Reason, predicted.Evidence, predicted.Fix)
 			}
 			if predicted.Verdict != policy.No {
 				return
@@ -148,7 +148,7 @@ func TestPolicyAgainstPacketFilter(t *testing.T) {
 			tn.SetPolicy(t, current, proxy)
 			got = connectThrough(t, clients[row.client], proxy)
 			t.Logf("with the fix %s: connect %s after %v; exact acl drops +%v",
-				predicted.Fix, map[bool]string{true: "succeeded", false: "failed"}[got.connected], got.took.Round(time.Millisecond), got.dropped)
+				predicted.Fix, got.verb(), got.took.Round(time.Millisecond), got.dropped)
 			if !got.connected || got.dropped != 0 {
 				t.Errorf("with the engine's fix %s the connect still fails (%v; exact acl drops +%v)\n%s", predicted.Fix, got.err, got.dropped, fixed)
 			}
@@ -254,6 +254,13 @@ type connectOutcome struct {
 	dropped     float64 // growth of the proxy's exact inbound acl drops
 	logged      int     // Drop lines to :443 the proxy logged
 	rateLimited int     // [RATELIMIT] lines of the filter's log format
+}
+
+func (o connectOutcome) verb() string {
+	if o.connected {
+		return "succeeded"
+	}
+	return "failed"
 }
 
 // connectThrough connects to the proxy's MagicDNS name on 443 through the
