@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -40,6 +41,11 @@ var nodeEnv = []string{
 type NodeOptions struct {
 	Name string // hostname, and the first label of its MagicDNS name
 	User string // headscale user it joins as ("name@" in policies)
+	// Tags, when set, join the node with a tagged preauth key, as the
+	// operator's proxies join: the node is then tagged, owned by its tags
+	// and no longer matched by User in policies (only the key's creator).
+	// The policy's tagOwners must define each tag.
+	Tags []string
 	// SOCKS5 runs tailscaled's SOCKS5 server on 127.0.0.1 (Node.SOCKS5):
 	// the tailnet vantage of a client.
 	SOCKS5 bool
@@ -115,7 +121,7 @@ func (tn *Tailnet) addNode(t testing.TB, opts NodeOptions) (*Node, error) {
 	if err := n.start(); err != nil {
 		return nil, err
 	}
-	key, err := tn.preauthKey(opts.User)
+	key, err := tn.preauthKey(opts.User, opts.Tags)
 	if err != nil {
 		return nil, err
 	}
@@ -129,6 +135,9 @@ func (tn *Tailnet) addNode(t testing.TB, opts NodeOptions) (*Node, error) {
 	}
 	if st.BackendState != "Running" || st.Self == nil {
 		return nil, fmt.Errorf("joined but %s", st.BackendState)
+	}
+	if !slices.Equal(st.Self.Tags, opts.Tags) {
+		return nil, fmt.Errorf("joined with tags %q, want %q", st.Self.Tags, opts.Tags)
 	}
 	n.DNSName = strings.TrimSuffix(st.Self.DNSName, ".")
 	for _, ip := range st.Self.TailscaleIPs {
@@ -221,6 +230,7 @@ type PeerStatus struct {
 	HostName     string
 	DNSName      string
 	TailscaleIPs []netip.Addr
+	Tags         []string // nil for an untagged node
 	Online       bool
 	PeerAPIURL   []string
 }

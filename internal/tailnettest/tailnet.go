@@ -24,6 +24,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -243,13 +244,18 @@ func (tn *Tailnet) user(name string) (uint64, error) {
 	return u.ID, nil
 }
 
-// preauthKey creates a one-use key that joins a node as user.
-func (tn *Tailnet) preauthKey(user string) (string, error) {
+// preauthKey creates a one-use key that joins a node as user, or, with
+// tags, as a node tagged with them (user is then only the key's creator).
+func (tn *Tailnet) preauthKey(user string, tags []string) (string, error) {
 	id, err := tn.user(user)
 	if err != nil {
 		return "", err
 	}
-	out, err := tn.cli("preauthkeys", "create", "--user", strconv.FormatUint(id, 10), "--expiration", "1h", "-o", "json")
+	args := []string{"preauthkeys", "create", "--user", strconv.FormatUint(id, 10), "--expiration", "1h", "-o", "json"}
+	if len(tags) > 0 {
+		args = append(args, "--tags", strings.Join(tags, ","))
+	}
+	out, err := tn.cli(args...)
 	if err != nil {
 		return "", err
 	}
@@ -257,7 +263,7 @@ func (tn *Tailnet) preauthKey(user string) (string, error) {
 		Key string `json:"key"`
 	}
 	if err := json.Unmarshal(out, &k); err != nil || k.Key == "" {
-		return "", fmt.Errorf("headscale preauthkeys create --user %d: no key in %q", id, out)
+		return "", fmt.Errorf("headscale %s: no key in %q", strings.Join(args, " "), out)
 	}
 	return k.Key, nil
 }
