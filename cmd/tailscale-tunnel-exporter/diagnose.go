@@ -47,7 +47,7 @@ func addDiagnoseCommand(a *kingpin.Application) diagnoseCmd {
 }
 
 // run gathers, diagnoses and writes the report; it returns the exit code.
-func (d diagnoseCmd) run(src configSource, kube kubeFlags, hostLogs logSourceFlags, stdout, stderr io.Writer) int {
+func (d diagnoseCmd) run(src configSource, kube kubeFlags, hostLogs logSourceFlags, tailnetPolicy tailnetPolicyFlags, stdout, stderr io.Writer) int {
 	switch {
 	case *d.wait < 0:
 		fmt.Fprintf(stderr, "diagnose: --wait=%s: must not be negative\n", *d.wait)
@@ -57,6 +57,11 @@ func (d diagnoseCmd) run(src configSource, kube kubeFlags, hostLogs logSourceFla
 		return 2
 	}
 	cfg, err := src.load()
+	if err != nil {
+		fmt.Fprintln(stderr, "diagnose:", err)
+		return 2
+	}
+	pol, err := tailnetPolicy.config(os.Getenv)
 	if err != nil {
 		fmt.Fprintln(stderr, "diagnose:", err)
 		return 2
@@ -97,6 +102,7 @@ func (d diagnoseCmd) run(src configSource, kube kubeFlags, hostLogs logSourceFla
 		Probe:             probeFunc(cfg, network, vantages),
 		Matcher:           cfg.Matcher,
 		HostLogs:          logFiles,
+		Policy:            diagnose.PolicyOptions{Source: pol.Source, Clients: pol.Clients, DefaultTags: pol.DefaultTags},
 	}
 	// Ctrl-C or SIGTERM ends a wait or a gather early, as --timeout does.
 	interrupted, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -67,7 +67,7 @@ func run(args []string) int {
 		return 2
 	}
 	if cmd == diag.cmd.FullCommand() {
-		return diag.run(src, kube, logSources, os.Stdout, os.Stderr)
+		return diag.run(src, kube, logSources, tailnetPolicy, os.Stdout, os.Stderr)
 	}
 	_ = tailnetPolicy // wired into serve and diagnose next
 	logger := logging.logger(os.Stderr)

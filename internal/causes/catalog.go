@@ -31,6 +31,15 @@ const (
 	FunnelRelayHandshakeFailing ID = "funnel-relay-handshake-failing"
 	ProxyVersionBug             ID = "proxy-version-bug"
 
+	// The tailnet policy (diagnose with --tailnet.policy-file or an API
+	// credential): what it lacks for an endpoint, and reading it.
+	PolicyFunnelAttributeMissing ID = "policy-funnel-attribute-missing"
+	PolicyTailnetAccessDenied    ID = "policy-tailnet-access-denied"
+	PolicyTagUnowned             ID = "policy-tag-unowned"
+	PolicyCannotTell             ID = "policy-cannot-tell"
+	PolicyUnreadable             ID = "policy-unreadable"
+	PolicyInvalid                ID = "policy-invalid"
+
 	// The endpoint's objects.
 	EndpointNotFound         ID = "endpoint-not-found"
 	EndpointNotProvisioned   ID = "endpoint-not-provisioned"
@@ -248,6 +257,60 @@ var catalog = []Cause{
 		Meaning: "The proxy's tailscaled version is in a range with a known bug whose signature its log shows; the fix is in a later release.",
 		Next: []string{
 			"upgrade the proxy image (the ProxyClass or the operator's default proxy image) to the fixed version or later",
+		},
+	},
+
+	// ---- the tailnet policy ----
+	{
+		ID:      PolicyFunnelAttributeMissing,
+		Title:   "The tailnet policy does not give its proxy's tags the funnel attribute",
+		Meaning: "Control sends Funnel traffic only to devices that a nodeAttrs entry gives the funnel attribute, and the policy has none for the proxy's tags (autogroup:member does not cover tagged devices), so no Funnel relay connects to the proxy and the public cannot reach it.",
+		Next: []string{
+			"add the nodeAttrs entry shown above to the tailnet policy (in the admin console, or in the file your GitOps pipeline pushes)",
+			"relay connections then appear in the proxy's log within seconds (Drop lines at its peer API port)",
+		},
+	},
+	{
+		ID:      PolicyTailnetAccessDenied,
+		Title:   "The tailnet policy does not let the tailnet clients reach it",
+		Meaning: "No acls or grants entry lets the tailnet clients reach the proxy's tags on the served port, so the proxy's packet filter drops their connections (\"no rules matched\"). MagicDNS sends tailnet clients to the proxy's tailnet address, not through Funnel, so a Funnel endpoint can work for the public while they time out; for a tailnet-only endpoint this is the only way in.",
+		Next: []string{
+			"add the grants entry shown above to the tailnet policy",
+			"to check other clients, run diagnose with --tailnet.clients (a user, group:NAME, tag:NAME, a hosts alias, an IP or CIDR)",
+		},
+	},
+	{
+		ID:      PolicyTagUnowned,
+		Title:   "The tailnet policy does not list its proxy's tags in tagOwners",
+		Meaning: "Control refuses to give a device a tag that tagOwners does not list, so the operator cannot log a proxy in with that tag and its endpoint is not provisioned.",
+		Next: []string{
+			"add the tagOwners entry shown above (in the operator's documented setup tag:k8s-operator owns the proxies' tags)",
+		},
+	},
+	{
+		ID:      PolicyCannotTell,
+		Title:   "The tailnet policy alone cannot tell",
+		Meaning: "The answer depends on what the policy file does not list: the members of a group or autogroup, the devices behind a tag or address, device posture, or an approval given in the admin console. It is not a fault; the finding says what it depends on.",
+		Next: []string{
+			"check what the finding names in the admin console (Users, Machines, Services)",
+			"a narrower --tailnet.clients (one user, tag or address) lets the access check decide",
+		},
+	},
+	{
+		ID:      PolicyUnreadable,
+		Title:   "The tailnet policy cannot be read",
+		Meaning: "Reading the tailnet policy from its source (a file, or the Tailscale API) failed, so nothing was checked against it and any earlier result is out of date. The error says why: a missing or unreadable file, a credential that is not valid or lacks the policy_file:read scope, a tailnet the credential does not belong to, or an API that cannot be reached.",
+		Next: []string{
+			"for a file: check the path and that it is mounted and readable",
+			"for the Tailscale API: check the credential file (an OAuth client with the policy_file:read scope, or an API access token) and --tailnet.name; 401 means a wrong or expired credential, 403 a missing scope",
+		},
+	},
+	{
+		ID:      PolicyInvalid,
+		Title:   "The tailnet policy does not parse",
+		Meaning: "The policy is not valid HuJSON, or a section has the wrong shape, so nothing was checked against it; the control server refuses such a file too, so pushing it fails.",
+		Next: []string{
+			"fix the policy at the line and column shown; the admin console's policy editor checks a file before it is saved",
 		},
 	},
 

@@ -24,6 +24,7 @@ import (
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/logs"
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/prober"
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/internal/kubeapi"
+	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/internal/policy"
 )
 
 // Defaults of GatherOptions.
@@ -91,6 +92,9 @@ type GatherOptions struct {
 	Compare string
 	// Probe probes one hostname from one vantage; nil: no probes.
 	Probe ProbeFunc
+	// Policy is where the tailnet policy comes from, read once per run
+	// and checked for every endpoint; a zero Policy: none.
+	Policy PolicyOptions
 	// LogLines is how many of the latest lines of each proxy log are read;
 	// default DefaultLogLines.
 	LogLines int
@@ -172,6 +176,17 @@ func Gather(ctx context.Context, opts GatherOptions) (Evidence, error) {
 		targets = append(targets, ev.Compare)
 	}
 
+	// The policy is read while the rest is gathered: an API that answers
+	// slowly costs no more than the slowest probe.
+	var (
+		pol   *policy.Policy
+		polEv *PolicyEvidence
+		polWG sync.WaitGroup
+	)
+	if opts.Policy.Source != nil {
+		polWG.Go(func() { polEv, pol = readPolicy(ctx, opts.Policy) })
+	}
+
 	// Probes take seconds when an endpoint fails; they run while the
 	// cluster is read, into their own slots.
 	probes := make([]map[string]prober.Result, len(targets))
@@ -206,6 +221,9 @@ func Gather(ctx context.Context, opts GatherOptions) (Evidence, error) {
 		g.proxyLogs(ctx, targets)
 	}
 	g.hostLogs(targets)
+	polWG.Wait()
+	ev.Policy = polEv
+	checkAll(pol, opts.Policy, targets)
 
 	ev.Missing = sortedUniqueStrings(g.missing)
 	ev.Errors = sortedUniqueStrings(g.errors)

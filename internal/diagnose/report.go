@@ -81,6 +81,11 @@ type view struct {
 	errors     []string
 	logs       []logView
 	exact      []logView // the proxies' own drop counters, by endpoint
+	// policy says where the tailnet policy came from and whether it was
+	// read, "" when none was asked for; policies are its verdicts per
+	// endpoint (no rows when it was not read).
+	policy   string
+	policies grid
 }
 
 // grid is a table: a header row and rows of cells.
@@ -141,6 +146,10 @@ func newView(r Report) view {
 	}
 	all := reportEndpoints(ev)
 	v.endpoints = endpointsGrid(all)
+	if ev.Policy != nil {
+		v.policy = policyLine(ev.Policy)
+		v.policies = policyGrid(all)
+	}
 	if ev.Compare != nil {
 		for _, rows := range sideBySideTables(ev) {
 			g := grid{head: append([]string{""}, rows[0].cells...), marked: true}
@@ -289,6 +298,9 @@ func writeText(b *bytes.Buffer, v view, color bool) {
 		verdictSGR = sgrBoldRed
 	}
 	b.WriteString(paint(color, v.verdict, verdictSGR) + "\n")
+	if v.policy != "" {
+		b.WriteString("tailnet policy: " + v.policy + "\n")
+	}
 	heading := func(s string) { b.WriteString("\n" + paint(color, s, sgrBold) + "\n") }
 
 	heading("Endpoints")
@@ -304,6 +316,10 @@ func writeText(b *bytes.Buffer, v view, color bool) {
 			b.WriteString("\n")
 		}
 		writeTextGrid(b, g, color)
+	}
+	if len(v.policies.rows) > 0 {
+		heading(policyHeading)
+		writeTextGrid(b, v.policies, color)
 	}
 
 	heading("Findings")
@@ -456,6 +472,9 @@ func (v view) lists() []section {
 func writeMarkdown(b *bytes.Buffer, v view) {
 	b.WriteString("## tailscale-tunnel-exporter diagnose\n\n")
 	fmt.Fprintf(b, "Gathered %s: **%s**.\n", v.gathered, v.verdict)
+	if v.policy != "" {
+		b.WriteString("\nTailnet policy: " + mdText(v.policy) + ".\n")
+	}
 
 	b.WriteString("\n### Endpoints\n\n")
 	if len(v.endpoints.rows) == 0 {
@@ -469,6 +488,10 @@ func writeMarkdown(b *bytes.Buffer, v view) {
 			b.WriteString("\n")
 			mdTable(b, g)
 		}
+	}
+	if len(v.policies.rows) > 0 {
+		b.WriteString("\n### " + policyHeading + "\n\n")
+		mdTable(b, v.policies)
 	}
 
 	b.WriteString("\n### Findings\n\n")
@@ -1313,6 +1336,7 @@ type jsonReport struct {
 	Operator   jsonOperator   `json:"operator"`
 	Missing    []string       `json:"missing"` // permissions the run lacked
 	Errors     []string       `json:"errors"`  // other failures while gathering
+	Policy     *jsonPolicy    `json:"policy"`  // the tailnet policy; null when none was asked for
 }
 
 type jsonFinding struct {
@@ -1349,6 +1373,9 @@ type jsonEndpoint struct {
 	// served port (443, 80) the log read shows, to set beside them.
 	ExactDrops        []jsonExactDrops `json:"exact_drops"`
 	LoggedServedDrops int              `json:"logged_served_drops"`
+	// Policy is what the tailnet policy says about it; null when no
+	// policy was read.
+	Policy *jsonEndpointPolicy `json:"policy"`
 }
 
 // jsonExactDrops is one proxy pod's counters since its tailscaled
@@ -1481,6 +1508,7 @@ func writeJSON(b *bytes.Buffer, r Report) error {
 		},
 		Missing: orEmpty(ev.Missing),
 		Errors:  orEmpty(ev.Errors),
+		Policy:  jsonPolicyOf(ev.Policy),
 	}
 	if ev.GatheredAt.IsZero() {
 		out.GatheredAt = ""
@@ -1516,6 +1544,7 @@ func jsonEndpointOf(e *EndpointEvidence) jsonEndpoint {
 		Warnings:   []jsonWarning{},
 		ProxyPods:  []jsonProxyPod{},
 		PodsListed: e.PodsListed,
+		Policy:     jsonEndpointPolicyOf(e.Policy),
 		Backend: jsonBackend{
 			Service: e.Backend.Service, Known: e.Backend.Known, Found: e.Backend.Found,
 			Checked: e.Backend.Checked, ReadyAddresses: e.Backend.ReadyAddr,

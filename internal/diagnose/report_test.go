@@ -234,7 +234,7 @@ func checkMarkdownStructure(t *testing.T, md string, r Report) {
 	headings := []string{
 		"## tailscale-tunnel-exporter diagnose", "### Endpoints", "### Side by side", "### Findings",
 		"### Warning events", "### Operator", "### Could not check (permissions the run lacked)",
-		"### Errors while gathering", "### " + exactHeading, "### Proxy log samples",
+		"### Errors while gathering", "### " + exactHeading, "### Proxy log samples", "### " + policyHeading,
 	}
 	cells := -1
 	for _, line := range outside {
@@ -308,10 +308,10 @@ func unescapedPipes(line string) int {
 }
 
 func TestWriteJSON(t *testing.T) {
-	topKeys := []string{"compare", "endpoints", "errors", "findings", "gathered_at", "missing", "operator", "problems"}
+	topKeys := []string{"compare", "endpoints", "errors", "findings", "gathered_at", "missing", "operator", "policy", "problems"}
 	endpointKeys := []string{
 		"backend", "exact_drops", "funnel", "hostname", "http_redirect", "invalid", "logged_served_drops", "logs", "object",
-		"obtained_hostname", "pods_listed", "probes", "provisioned", "proxy_class", "proxy_group", "proxy_pods",
+		"obtained_hostname", "pods_listed", "policy", "probes", "provisioned", "proxy_class", "proxy_group", "proxy_pods",
 		"requested_hostname", "suffixed", "tags", "warnings",
 	}
 	probeKeys := []string{
@@ -357,6 +357,12 @@ func TestWriteJSON(t *testing.T) {
 				}
 			}
 			checkKeys(t, "operator", m["operator"].(map[string]any), []string{"found", "pod", "ready", "version", "warning_lines"})
+			if (m["policy"] == nil) != (r.Evidence.Policy == nil) {
+				t.Errorf("policy = %v, Evidence.Policy = %v", m["policy"], r.Evidence.Policy)
+			}
+			if p, ok := m["policy"].(map[string]any); ok {
+				checkKeys(t, "policy", p, []string{"clients", "default_tags", "error", "error_kind", "lines", "read", "source", "syntax"})
+			}
 			eps := m["endpoints"].([]any)
 			if c, ok := m["compare"].(map[string]any); ok {
 				eps = append(eps, c)
@@ -383,6 +389,12 @@ func TestWriteJSON(t *testing.T) {
 				}
 				for v, p := range e["probes"].(map[string]any) {
 					checkKeys(t, "probe "+v, p.(map[string]any), probeKeys)
+				}
+				if p, ok := e["policy"].(map[string]any); ok {
+					checkKeys(t, "endpoint policy", p, []string{"assumed", "default_tags", "funnel", "ports", "results", "service", "tags"})
+					for _, c := range p["results"].([]any) {
+						checkKeys(t, "policy check", c.(map[string]any), []string{"check", "fix", "lines", "port", "reason", "verdict"})
+					}
 				}
 			}
 		})

@@ -77,6 +77,14 @@ var rules = []rule{
 	{id: "drops-no-rules-matched", perEndpoint: true, condition: true, check: dropsNoRulesMatched},
 	{id: "exact-drops-unlogged", perEndpoint: true, condition: true, check: exactDropsUnlogged},
 
+	// The tailnet policy, when one was read.
+	{id: "policy-funnel-attribute-missing", perEndpoint: true, condition: true, check: policyFunnelAttributeMissing},
+	{id: "policy-tailnet-access-denied", perEndpoint: true, condition: true, check: policyTailnetAccessDenied},
+	{id: "policy-tag-unowned", perEndpoint: true, condition: true, check: policyTagUnowned},
+	{id: "policy-cannot-tell", perEndpoint: true, condition: true, check: policyCannotTell},
+	{id: "policy-unreadable", check: policyUnreadable},
+	{id: "policy-invalid", check: policyInvalid},
+
 	// The endpoint's objects.
 	{id: "endpoint-not-found", perEndpoint: true, check: endpointNotFound},
 	{id: "not-provisioned", perEndpoint: true, condition: true, check: notProvisioned},
@@ -826,6 +834,8 @@ func funnelNoRelayTraffic(s subject) []Finding {
 		f.Evidence = append(f.Evidence, fmt.Sprintf("%s is served by ProxyGroup %s; the operator does not read %s there", object(e), e.Endpoint.ProxyGroup, discovery.AnnotationFunnel))
 	default:
 		f.Evidence = append(f.Evidence, "its proxy's tags: "+tagsOrDefault(e.Endpoint)+": the tailnet policy's nodeAttrs must give them the funnel attribute")
+		f.Evidence = appendNonEmpty(f.Evidence, policyConfirmsNoFunnel(e),
+			policyGivesFunnel(e, "look elsewhere: Funnel lost after a control reconnect (toggle it off and on), or the policy read is not the one in force"))
 	}
 	return []Finding{f}
 }
@@ -864,6 +874,7 @@ func funnelRelayHandshakeFailing(s subject) []Finding {
 		f.Evidence = append(f.Evidence, fmt.Sprintf("%d TLS handshake error(s) say no certificate could be had: see that finding first", n))
 	}
 	f.Evidence = append(f.Evidence, "no configuration change fixes this: an open upstream bug, tailscale/tailscale#19290 (also #18181, #21114)")
+	f.Evidence = appendNonEmpty(f.Evidence, policyGivesFunnel(s.e, noPolicyFixesBug))
 	f.Evidence = append(f.Evidence, pairEvidence(l)...)
 	f.Next = []string{"attach the proxy's tailscaled version (" + proxyVersions(l) + ") to the report"}
 	return []Finding{f}
@@ -913,10 +924,13 @@ func funnelIngressDenied(s subject) []Finding {
 		f.Likelihood = likely(s.e, 80, 45)
 		f.qualifier = ": the 1.102.0–1.102.1 regression"
 		f.Evidence = append(f.Evidence, regression...)
+		f.Evidence = appendNonEmpty(f.Evidence, policyGivesFunnel(s.e, noPolicyFixesBug))
 		f.Next = []string{"upgrade the proxy image to 1.102.2 or later (see proxy-version-bug)"}
 	case knownVersions(l):
 		f.qualifier = ": the node lacks the capability"
 		f.Evidence = append(f.Evidence, "tailscaled "+proxyVersions(l)+" does not have the 1.102.0–1.102.1 regression")
+		f.Evidence = appendNonEmpty(f.Evidence, policyConfirmsNoFunnel(s.e),
+			policyGivesFunnel(s.e, "yet control did not give the node the capability: the policy read may not be the one in force, or toggle Funnel off and on"))
 		f.Next = []string{"add the funnel attribute for " + tagsOrDefaultOf(s.e) + " to the tailnet policy's nodeAttrs"}
 	default:
 		f.Evidence = append(f.Evidence, "the proxy's version is unknown (no \"Program starting\" line read, and no version in its image tag)")
@@ -941,16 +955,20 @@ func proxyVersionBug(s subject) []Finding {
 		if m.Proxy.VersionFrom == VersionFromImage {
 			from = "its image tag"
 		}
+		var policyNote string
+		if m.Bug.Explains == causes.FunnelIngressDenied {
+			policyNote = policyGivesFunnel(s.e, noPolicyFixesBug)
+		}
 		out = append(out, Finding{
 			Severity:   severityFor(s.e),
 			Likelihood: likely(s.e, 92, 60),
 			Cause:      m.Bug.Cause,
 			qualifier:  fmt.Sprintf(": %s has %s", versionString(m.Proxy.Version), m.Bug.Name),
-			Evidence: []string{
+			Evidence: appendNonEmpty([]string{
 				fmt.Sprintf("%s runs tailscaled %s (from %s); affected: %s to %s", m.Proxy.Pod, versionString(m.Proxy.Version), from, versionString(m.Bug.First), versionString(m.Bug.Last)),
 				fmt.Sprintf("%d %s line(s) %s", m.Lines, m.Bug.Signature, logWindow(s.e.Logs, false)),
 				"reports: " + strings.Join(m.Bug.Reports, ", "),
-			},
+			}, policyNote),
 			Next: []string{fmt.Sprintf("upgrade the proxy image to %d.%d.%d or later", m.Bug.FixedIn.Major, m.Bug.FixedIn.Minor, m.Bug.FixedIn.Patch)},
 		})
 	}

@@ -322,7 +322,7 @@ func TestRules(t *testing.T) {
 			if f.Severity != c.want {
 				t.Errorf("severity %s, want %s: %s", f.Severity, c.want, f.Title)
 			}
-			if f.Title == "" || len(f.Evidence) == 0 || len(f.Next) == 0 || f.Hostname == "" && c.rule != "operator-not-running" && c.rule != "operator-log-warnings" && c.rule != "permission-missing" && c.rule != "gather-error" {
+			if f.Title == "" || len(f.Evidence) == 0 || len(f.Next) == 0 || f.Hostname == "" && c.rule != "operator-not-running" && c.rule != "operator-log-warnings" && c.rule != "permission-missing" && c.rule != "gather-error" && c.rule != "policy-unreadable" && c.rule != "policy-invalid" {
 				t.Errorf("finding lacks a title, evidence, next steps or hostname: %+v", f)
 			}
 			for _, f := range got {

@@ -31,6 +31,9 @@ type Evidence struct {
 	Missing []string
 	// Errors are other failures while gathering, by what was being gathered.
 	Errors []string
+	// Policy is how reading the tailnet policy went; nil when no policy
+	// source was given.
+	Policy *PolicyEvidence
 }
 
 // EndpointEvidence is what is known about one endpoint.
@@ -54,6 +57,9 @@ type EndpointEvidence struct {
 	// Exact are the proxy pods' own drop counters, one per proxy pod
 	// (pending ones left out), in the order of Pods.
 	Exact []ExactDrops
+	// Policy is what the tailnet policy says about the endpoint; nil when
+	// no policy was read.
+	Policy *EndpointPolicy
 }
 
 // ExactDrops is what one proxy pod's tailscaled counted itself: its user
