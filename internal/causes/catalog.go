@@ -27,6 +27,7 @@ const (
 	// relays reach the proxy or not, then what happens to their requests.
 	FunnelRelayTraffic          ID = "funnel-relay-traffic"
 	FunnelNoRelayTraffic        ID = "funnel-no-relay-traffic"
+	FunnelAnnotationIgnored     ID = "funnel-annotation-ignored"
 	FunnelIngressDenied         ID = "funnel-ingress-denied"
 	FunnelRelayHandshakeFailing ID = "funnel-relay-handshake-failing"
 	ProxyVersionBug             ID = "proxy-version-bug"
@@ -172,7 +173,7 @@ var catalog = []Cause{
 	// ---- the proxy's log ----
 	{
 		ID:      ProxyDroppingWhileEndpointDown,
-		Title:   "Proxy refuses clients at a served port while its endpoint fails",
+		Title:   "Proxy's packet filter drops clients while its endpoint fails",
 		Meaning: "The proxy's packet filter refuses clients (\"no rules matched\") while probes of its endpoint fail: the tailnet policy does not allow those clients to the proxy's tags on the port they use. Funnel relays never count here (they connect to the node's peer API port, which tailscaled lets through), so these are tailnet clients, and a tailnet vantage that fails this way is refused by the policy.",
 		Next: []string{
 			"grant the clients' users, groups or tags access to the proxy's tags on port 443 (and 80) in the tailnet policy's grants or acls",
@@ -181,7 +182,7 @@ var catalog = []Cause{
 	},
 	{
 		ID:      ProxyDroppingTraffic,
-		Title:   "Proxy refuses tailnet clients at a served port",
+		Title:   "Proxy's packet filter drops tailnet clients",
 		Meaning: "The proxy's packet filter refuses clients (\"no rules matched\"): tailnet clients the policy does not allow to the proxy's tags. MagicDNS sends tailnet clients to the node's tailnet address, not through Funnel, so Funnel can work for the public while these clients time out.",
 		Next: []string{
 			"grant the clients' users, groups or tags access to the proxy's tags on port 443 in the tailnet policy's grants or acls",
@@ -231,6 +232,15 @@ var catalog = []Cause{
 			"add the funnel attribute for the proxy's tags to the tailnet policy: \"nodeAttrs\": [{\"target\": [\"tag:k8s\"], \"attr\": [\"funnel\"]}]",
 			"put tailscale.com/funnel: \"true\" on an Ingress served by its own proxy (not a Service, not a ProxyGroup Ingress)",
 			"if it worked before: toggle Funnel off and on (remove and re-add the annotation) or restart the proxy pod",
+		},
+	},
+	{
+		ID:      FunnelAnnotationIgnored,
+		Title:   "Funnel annotation ignored by the operator",
+		Meaning: "The Tailscale operator acts on tailscale.com/funnel only on an Ingress served by its own proxy: on a Service it never reads the annotation, and Funnel is not implemented for an Ingress served by a ProxyGroup. No Funnel relay ever comes: public clients get no answer, tailnet clients still reach the endpoint.",
+		Next: []string{
+			"to expose it publicly: an Ingress with ingressClassName tailscale and tailscale.com/funnel: \"true\", served by its own proxy (no tailscale.com/proxy-group)",
+			"if tailnet-only access is meant: remove the annotation",
 		},
 	},
 	{

@@ -69,6 +69,7 @@ var rules = []rule{
 	// then certificates and real drops.
 	{id: "funnel-relay-traffic", perEndpoint: true, condition: true, check: funnelRelayTraffic},
 	{id: "funnel-no-relay-traffic", perEndpoint: true, condition: true, check: funnelNoRelayTraffic},
+	{id: "funnel-annotation-ignored", perEndpoint: true, condition: true, check: funnelAnnotationIgnored},
 	{id: "funnel-ingress-denied", perEndpoint: true, condition: true, check: funnelIngressDenied},
 	{id: "proxy-version-bug", perEndpoint: true, condition: true, check: proxyVersionBug},
 	{id: "funnel-relay-handshake-failing", perEndpoint: true, condition: true, check: funnelRelayHandshakeFailing},
@@ -826,18 +827,40 @@ func funnelNoRelayTraffic(s subject) []Finding {
 		},
 	}
 	switch {
-	case e.Endpoint.FunnelIgnored && e.Endpoint.Kind == discovery.KindService:
-		f.qualifier = ": the funnel annotation is on a Service, where the operator ignores it"
-		f.Evidence = append(f.Evidence, fmt.Sprintf("%s has %s: \"true\"; the operator reads it on Ingresses only", object(e), discovery.AnnotationFunnel))
 	case e.Endpoint.FunnelIgnored:
-		f.qualifier = ": the funnel annotation is on a ProxyGroup Ingress, where Funnel is not implemented"
-		f.Evidence = append(f.Evidence, fmt.Sprintf("%s is served by ProxyGroup %s; the operator does not read %s there", object(e), e.Endpoint.ProxyGroup, discovery.AnnotationFunnel))
+		// The reason is known from the object: say it, not the guesses.
+		f.Cause = causes.FunnelAnnotationIgnored
+		f.Evidence = append(f.Evidence, funnelIgnoredLine(e))
 	default:
 		f.Evidence = append(f.Evidence, "its proxy's tags: "+tagsOrDefault(e.Endpoint)+": the tailnet policy's nodeAttrs must give them the funnel attribute")
 		f.Evidence = appendNonEmpty(f.Evidence, policyConfirmsNoFunnel(e),
 			policyGivesFunnel(e, "look elsewhere: Funnel lost after a control reconnect (toggle it off and on), or the policy read is not the one in force"))
 	}
 	return []Finding{f}
+}
+
+// funnelAnnotationIgnored reports a funnel annotation the operator ignores
+// on an endpoint that does not (yet) fail for it; one that fails is
+// funnel-no-relay-traffic's, with the probe and the log as evidence.
+func funnelAnnotationIgnored(s subject) []Finding {
+	e := s.e
+	if e.Endpoint == nil || !e.Endpoint.FunnelIgnored || noRelayTraffic(e) {
+		return nil
+	}
+	return []Finding{{
+		Severity:   SeverityWarning,
+		Likelihood: 60,
+		Cause:      causes.FunnelAnnotationIgnored,
+		Evidence:   []string{funnelIgnoredLine(e)},
+	}}
+}
+
+// funnelIgnoredLine says where the ignored funnel annotation sits.
+func funnelIgnoredLine(e *EndpointEvidence) string {
+	if e.Endpoint.Kind == discovery.KindService {
+		return fmt.Sprintf("%s has %s: \"true\" on a Service; the operator reads it on Ingresses only", object(e), discovery.AnnotationFunnel)
+	}
+	return fmt.Sprintf("%s is served by ProxyGroup %s; the operator does not read %s there (Funnel is not implemented for ProxyGroup Ingresses)", object(e), e.Endpoint.ProxyGroup, discovery.AnnotationFunnel)
 }
 
 func funnelRelayHandshakeFailing(s subject) []Finding {
@@ -1001,6 +1024,7 @@ func dropsNoRulesMatched(s subject) []Finding {
 			// Above the stall it explains for tailnet clients.
 			Likelihood: likely(s.e, 85, 45),
 			Cause:      causes.ProxyDroppingTraffic,
+			qualifier:  " at a served port",
 			Evidence: slices.Concat([]string{
 				fmt.Sprintf("%d drop(s) \"no rules matched\" to a served port (443/80), %d from IPv4 and %d from IPv6 tailnet clients, %s",
 					served, byFamily(logmatch.FamilyIPv4), byFamily(logmatch.FamilyIPv6), logWindow(l, true)),

@@ -139,6 +139,18 @@ var ruleCases = []struct {
 		down(a)
 		withLog(a)
 	}), SeverityCritical},
+	{"funnel annotation on a Service that is not failing", "funnel-annotation-ignored", healthy(func(a, _ *EndpointEvidence, _ *Evidence) {
+		a.Endpoint.Kind, a.Endpoint.FunnelIgnored = discovery.KindService, true
+		withLog(a)
+	}), SeverityWarning},
+	{"funnel annotation on a failing Service: funnel-no-relay-traffic's", "funnel-annotation-ignored", healthy(func(a, _ *EndpointEvidence, _ *Evidence) {
+		a.Endpoint.Kind, a.Endpoint.FunnelIgnored = discovery.KindService, true
+		down(a)
+		withLog(a)
+	}), ""},
+	{"honoured funnel annotation", "funnel-annotation-ignored", healthy(func(a, _ *EndpointEvidence, _ *Evidence) {
+		a.Endpoint.Funnel = true
+	}), ""},
 	{"relays arrive", "funnel-no-relay-traffic", func() Evidence { return incidentEvidence() }, ""},
 	{"no log read", "funnel-no-relay-traffic", healthy(func(a, _ *EndpointEvidence, _ *Evidence) {
 		a.Endpoint.Funnel = true
