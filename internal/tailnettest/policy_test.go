@@ -2,11 +2,15 @@ package tailnettest
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -93,6 +97,12 @@ func TestPolicyAgainstPacketFilter(t *testing.T) {
 				t.Fatal(err)
 			}
 			predicted := predictAccess(t, path, data, row.selector, ep)
+			// The same file through the user's command: diagnose must
+			// tell what the engine tells, so it too meets reality below.
+			if said, finding := diagnoseAccess(t, path, row.selector, proxy.DNSName); said != predicted.Verdict || finding != (said == policy.No) {
+				t.Errorf("diagnose --tailnet.policy-file=%s --tailnet.clients=%s says %s on 443 (finding policy-tailnet-access-denied: %v); the engine says %s",
+					path, row.selector, said, finding, predicted.Verdict)
+			}
 			// With -run, rows may be skipped: track what is in force.
 			if current != policyMarker {
 				current = policyMarker
@@ -197,6 +207,69 @@ func applyFix(t *testing.T, data []byte, fix string) []byte {
 	}
 	v.Format()
 	return v.Pack()
+}
+
+// diagnoseAccess runs the exporter binary's diagnose of hostname (a plain
+// host: no cluster, checked with the proxy's tag as default tags) against
+// the policy file with selector as the tailnet clients, and returns the
+// JSON report's tailnet_access verdict for 443 and whether a
+// policy-tailnet-access-denied finding names the host. Its direct probe
+// goes to a closed loopback port: only the policy matters here.
+func diagnoseAccess(t *testing.T, path, selector, hostname string) (policy.Verdict, bool) {
+	t.Helper()
+	closed, err := freePorts(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, Exporter(t), "diagnose", hostname, "-o", "json", "--timeout=30s",
+		"--probe.resolve="+hostname+"=127.0.0.1:"+strconv.Itoa(closed[0]),
+		"--tailnet.policy-file="+path, "--tailnet.clients="+selector, "--tailnet.default-tags="+proxyTag)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if ee := (*exec.ExitError)(nil); err != nil && !(errors.As(err, &ee) && ee.ExitCode() == 1) {
+		t.Fatalf("diagnose: %v\n%s", err, stderr.Bytes()) // exit 1 is "problems found"
+	}
+	var report struct {
+		Findings []struct {
+			Rule     string `json:"rule"`
+			Hostname string `json:"hostname"`
+		} `json:"findings"`
+		Endpoints []struct {
+			Hostname string `json:"hostname"`
+			Policy   *struct {
+				Results []struct {
+					Check   policy.Check   `json:"check"`
+					Port    int            `json:"port"`
+					Verdict policy.Verdict `json:"verdict"`
+				} `json:"results"`
+			} `json:"policy"`
+		} `json:"endpoints"`
+	}
+	if err := json.Unmarshal(out, &report); err != nil {
+		t.Fatalf("diagnose -o json: %v\n%s", err, out)
+	}
+	var verdict policy.Verdict
+	for _, e := range report.Endpoints {
+		if e.Hostname != hostname || e.Policy == nil {
+			continue
+		}
+		for _, r := range e.Policy.Results {
+			if r.Check == policy.TailnetAccess && r.Port == 443 {
+				verdict = r.Verdict
+			}
+		}
+	}
+	if verdict == "" {
+		t.Fatalf("diagnose reported no tailnet_access verdict for %s:443\n%s", hostname, out)
+	}
+	denied := false
+	for _, f := range report.Findings {
+		denied = denied || f.Rule == "policy-tailnet-access-denied" && f.Hostname == hostname
+	}
+	return verdict, denied
 }
 
 // predictAccess is internal/policy's tailnet_access result for port 443.
