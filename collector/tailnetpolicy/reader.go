@@ -96,7 +96,7 @@ func (r *Reader) read(ctx context.Context) {
 func (r *Reader) record(p *policy.Policy, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	logger := log.With(r.opts.Logger, "source", r.opts.Source.String())
+	logger := r.opts.Logger // errors name the source themselves
 	kept := ""
 	if r.policy != nil {
 		kept = "; the last policy read stays in use"
@@ -113,7 +113,7 @@ func (r *Reader) record(p *policy.Policy, err error) {
 		level.Warn(logger).Log("msg", "cannot read the tailnet policy"+kept, "kind", kind, "err", err)
 	default:
 		if !r.status.Success {
-			level.Info(logger).Log("msg", "tailnet policy read")
+			level.Info(logger).Log("msg", "tailnet policy read", "source", r.opts.Source.String())
 		}
 		r.policy = p
 		r.status.LastSuccess = r.opts.Now()
