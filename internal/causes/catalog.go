@@ -31,6 +31,11 @@ const (
 	FunnelRelayHandshakeFailing ID = "funnel-relay-handshake-failing"
 	ProxyVersionBug             ID = "proxy-version-bug"
 
+	// The tailnet policy (diagnose with --tailnet.policy-file or an API
+	// credential): what it lacks for an endpoint, and reading it.
+	PolicyFunnelAttributeMissing ID = "policy-funnel-attribute-missing"
+	PolicyUnreadable             ID = "policy-unreadable"
+
 	// The endpoint's objects.
 	EndpointNotFound         ID = "endpoint-not-found"
 	EndpointNotProvisioned   ID = "endpoint-not-provisioned"
@@ -248,6 +253,26 @@ var catalog = []Cause{
 		Meaning: "The proxy's tailscaled version is in a range with a known bug whose signature its log shows; the fix is in a later release.",
 		Next: []string{
 			"upgrade the proxy image (the ProxyClass or the operator's default proxy image) to the fixed version or later",
+		},
+	},
+
+	// ---- the tailnet policy ----
+	{
+		ID:      PolicyFunnelAttributeMissing,
+		Title:   "The tailnet policy does not give its proxy's tags the funnel attribute",
+		Meaning: "Control sends Funnel traffic only to devices that a nodeAttrs entry gives the funnel attribute, and the policy has none for the proxy's tags (autogroup:member does not cover tagged devices), so no Funnel relay connects to the proxy and the public cannot reach it.",
+		Next: []string{
+			"add the nodeAttrs entry shown above to the tailnet policy (in the admin console, or in the file your GitOps pipeline pushes)",
+			"relay connections then appear in the proxy's log within seconds (Drop lines at its peer API port)",
+		},
+	},
+	{
+		ID:      PolicyUnreadable,
+		Title:   "The tailnet policy cannot be read",
+		Meaning: "Reading the tailnet policy from its source (a file, or the Tailscale API) failed, so nothing was checked against it and any earlier result is out of date. The error says why: a missing or unreadable file, a credential that is not valid or lacks the policy_file:read scope, a tailnet the credential does not belong to, or an API that cannot be reached.",
+		Next: []string{
+			"for a file: check the path and that it is mounted and readable",
+			"for the Tailscale API: check the credential file (an OAuth client with the policy_file:read scope, or an API access token) and --tailnet.name; 401 means a wrong or expired credential, 403 a missing scope",
 		},
 	},
 
