@@ -79,3 +79,26 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 {{- toYaml $cfg }}
 {{- end }}
+
+{{/*
+"true" when the tailnet policy comes from the Tailscale API, "" otherwise;
+fails on a half-given or double source, which the exporter would refuse.
+*/}}
+{{- define "tte.tailnetPolicyAPI" -}}
+{{- $tp := .Values.tailnetPolicy -}}
+{{- $s := $tp.apiSecret -}}
+{{- if $s.name -}}
+{{- if $tp.configMap.name -}}
+{{- fail "tailnetPolicy: set configMap.name or apiSecret.name, not both" -}}
+{{- end -}}
+{{- if and $s.apiKey (or $s.oauthClientId $s.oauthClientSecret) -}}
+{{- fail "tailnetPolicy.apiSecret: set apiKey or oauthClientId and oauthClientSecret, not both" -}}
+{{- end -}}
+{{- if not (or $s.apiKey (and $s.oauthClientId $s.oauthClientSecret)) -}}
+{{- fail "tailnetPolicy.apiSecret: set apiKey, or both oauthClientId and oauthClientSecret (the Secret's keys)" -}}
+{{- end -}}
+true
+{{- else if or $s.apiKey $s.oauthClientId $s.oauthClientSecret -}}
+{{- fail "tailnetPolicy.apiSecret: keys given without the Secret's name" -}}
+{{- end -}}
+{{- end -}}

@@ -574,8 +574,9 @@ func TestChartArgsRunExporter(t *testing.T) {
 			}
 			// The pod's files, at the paths the arguments name.
 			files := map[string]string{
-				"/etc/tailscale-tunnel-exporter/config.yml":     write("config.yml", configYAML),
-				"/etc/tailscale-tunnel-exporter/web-config.yml": write("web-config.yml", ""),
+				"/etc/tailscale-tunnel-exporter/config.yml":            write("config.yml", configYAML),
+				"/etc/tailscale-tunnel-exporter/web-config.yml":        write("web-config.yml", ""),
+				"/etc/tailscale-tunnel-exporter/tailnet-policy.hujson": write("tailnet-policy.hujson", `{"nodeAttrs": [{"target": ["tag:k8s"], "attr": ["funnel"]}]}`),
 			}
 			// Nothing leaves loopback: every static target resolves to a
 			// closed local port, and the API server is a closed local port.
@@ -584,9 +585,9 @@ func TestChartArgsRunExporter(t *testing.T) {
 			for _, a := range ex.Args {
 				name, value, _ := strings.Cut(a, "=")
 				switch {
-				case strings.HasSuffix(name, ".file") && files[value] != "":
+				case isFileFlag(name) && files[value] != "":
 					a = name + "=" + files[value]
-				case strings.HasSuffix(name, ".file"):
+				case isFileFlag(name):
 					t.Fatalf("argument %s names a file the chart does not mount", a)
 				case name == "--probe.resolve":
 					host, _, _ := strings.Cut(value, "=")
@@ -637,6 +638,11 @@ current-context: c
 	}
 }
 
+// isFileFlag says whether an exporter flag names a file the pod must have.
+func isFileFlag(name string) bool {
+	return strings.HasSuffix(name, ".file") || strings.HasSuffix(name, "-file")
+}
+
 func TestChartSchemaRejectsBadValues(t *testing.T) {
 	requireHelm(t)
 	for _, tc := range []struct {
@@ -666,6 +672,12 @@ func TestChartSchemaRejectsBadValues(t *testing.T) {
 		{"network policy without SOCKS5 peers", "networkPolicy.enabled=true,networkPolicy.apiServer.cidrs={10.0.0.1/32},tailnetVantage.enabled=true,tailnetVantage.socks5Address=socks.tailscale:1055", []string{"networkPolicy.enabled with tailnetVantage.socks5Address needs networkPolicy.socks5To"}},
 		{"tailnet vantage without address", "tailnetVantage.enabled=true", []string{"tailnetVantage.enabled needs tailnetVantage.socks5Address or tailnetVantage.sidecar.enabled"}},
 		{"sidecar without auth key", "tailnetVantage.enabled=true,tailnetVantage.sidecar.enabled=true", []string{"needs tailnetVantage.sidecar.authKeySecret.name"}},
+		{"two tailnet policy sources", "tailnetPolicy.configMap.name=policy,tailnetPolicy.apiSecret.name=tailscale-api,tailnetPolicy.apiSecret.apiKey=api-key", []string{"set configMap.name or apiSecret.name, not both"}},
+		{"API secret without a key", "tailnetPolicy.apiSecret.name=tailscale-api", []string{"set apiKey, or both oauthClientId and oauthClientSecret"}},
+		{"half an OAuth client", "tailnetPolicy.apiSecret.name=tailscale-api,tailnetPolicy.apiSecret.oauthClientId=client-id", []string{"set apiKey, or both oauthClientId and oauthClientSecret"}},
+		{"API key and OAuth client", "tailnetPolicy.apiSecret.name=tailscale-api,tailnetPolicy.apiSecret.apiKey=k,tailnetPolicy.apiSecret.oauthClientId=i,tailnetPolicy.apiSecret.oauthClientSecret=s", []string{"not both"}},
+		{"API secret keys without a name", "tailnetPolicy.apiSecret.apiKey=api-key", []string{"keys given without the Secret's name"}},
+		{"default tag without tag:", "tailnetPolicy.defaultTags=k8s", []string{"/tailnetPolicy/defaultTags"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := helmTemplate(t, chartDir, "--set", tc.set)
@@ -770,6 +782,20 @@ func TestChartNetworkPolicy(t *testing.T) {
 			args:    []string{"--set", "networkPolicy.enabled=true,networkPolicy.proxyMetricsIngress=true,kubernetes.discovery=false,probe.targets={k8s.example.ts.net}"},
 			ingress: scrapes(),
 			egress:  []networkingv1.NetworkPolicyEgressRule{dns(), direct},
+		},
+		{
+			// The Tailscale API for the tailnet policy: 443 to its CIDRs.
+			name:    "tailnet policy from the Tailscale API",
+			args:    []string{"--set", enable + ",tailnetPolicy.apiSecret.name=tailscale-api,tailnetPolicy.apiSecret.apiKey=api-key,networkPolicy.tailscaleAPICIDRs={192.0.2.0/24}"},
+			ingress: scrapes(),
+			egress:  []networkingv1.NetworkPolicyEgressRule{dns(), apiServer, proxyMetrics("tailscale"), direct, egress(ipBlocks("192.0.2.0/24"), tcp(443))},
+		},
+		{
+			// A policy file needs no egress.
+			name:    "tailnet policy from a ConfigMap",
+			args:    []string{"--set", enable + ",tailnetPolicy.configMap.name=tailnet-policy"},
+			ingress: scrapes(),
+			egress:  []networkingv1.NetworkPolicyEgressRule{dns(), apiServer, proxyMetrics("tailscale"), direct},
 		},
 		{
 			name:    "proxy ingress only, numeric port",
@@ -1167,5 +1193,102 @@ func TestChartNotes(t *testing.T) {
 				t.Errorf("%v: NOTES say %q:\n%s", tc.args, n, text)
 			}
 		}
+	}
+}
+
+// TestChartTailnetPolicy: the policy source becomes flags naming mounted
+// files only when set; a credential is only ever a Secret's key mounted as a
+// file, never a value in the manifests.
+func TestChartTailnetPolicy(t *testing.T) {
+	requireHelm(t)
+	const dir = "/etc/tailscale-tunnel-exporter/"
+	for _, tc := range []struct {
+		name    string
+		set     string
+		args    []string // the --tailnet.* arguments, in order
+		sources []string // the projected volume's sources besides config.yml: kind/name/key>path
+		secret  *corev1.SecretProjection
+	}{
+		{name: "nothing set: no policy flags"},
+		{
+			name:    "policy file from a ConfigMap",
+			set:     "tailnetPolicy.configMap.name=tailnet-policy,tailnetPolicy.clients=group:sre,tailnetPolicy.defaultTags=tag:k8s\\,tag:web,tailnetPolicy.interval=10m",
+			args:    []string{"--tailnet.policy-file=" + dir + "tailnet-policy.hujson", "--tailnet.policy-interval=10m", "--tailnet.clients=group:sre", "--tailnet.default-tags=tag:k8s,tag:web"},
+			sources: []string{"configMap/tailnet-policy/policy.hujson>tailnet-policy.hujson"},
+		},
+		{
+			name:    "API key from an existing Secret",
+			set:     "tailnetPolicy.apiSecret.name=tailscale-api,tailnetPolicy.apiSecret.apiKey=api-key",
+			args:    []string{"--tailnet.api-key-file=" + dir + "tailscale-api-key", "--tailnet.name=-", "--tailnet.policy-interval=5m", "--tailnet.clients=autogroup:member", "--tailnet.default-tags=tag:k8s"},
+			sources: []string{"secret/tailscale-api/api-key>tailscale-api-key"},
+		},
+		{
+			name: "OAuth client from an existing Secret",
+			set:  "tailnetPolicy.apiSecret.name=tailscale-oauth,tailnetPolicy.apiSecret.oauthClientId=client-id,tailnetPolicy.apiSecret.oauthClientSecret=client-secret,tailnetPolicy.tailnet=example.com",
+			args: []string{"--tailnet.oauth-client-id-file=" + dir + "tailscale-oauth-client-id", "--tailnet.oauth-client-secret-file=" + dir + "tailscale-oauth-client-secret",
+				"--tailnet.name=example.com", "--tailnet.policy-interval=5m", "--tailnet.clients=autogroup:member", "--tailnet.default-tags=tag:k8s"},
+			sources: []string{"secret/tailscale-oauth/client-id>tailscale-oauth-client-id", "secret/tailscale-oauth/client-secret>tailscale-oauth-client-secret"},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var helmArgs []string
+			if tc.set != "" {
+				helmArgs = []string{"--set", tc.set}
+			}
+			out, err := helmTemplate(t, chartDir, helmArgs...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m := decodeManifests(t, out)
+			d := m.deployment(t)
+			var args []string
+			for _, a := range container(t, d, "exporter").Args {
+				if strings.HasPrefix(a, "--tailnet.") {
+					args = append(args, a)
+				}
+			}
+			if !slices.Equal(args, tc.args) {
+				t.Errorf("tailnet arguments:\n got %q\nwant %q", args, tc.args)
+			}
+			var sources []string
+			for _, v := range d.Spec.Template.Spec.Volumes {
+				if v.Name != "config" || v.Projected == nil {
+					continue
+				}
+				for _, src := range v.Projected.Sources {
+					switch {
+					case src.ConfigMap != nil && src.ConfigMap.Name != d.Name:
+						for _, it := range src.ConfigMap.Items {
+							sources = append(sources, "configMap/"+src.ConfigMap.Name+"/"+it.Key+">"+it.Path)
+						}
+					case src.Secret != nil:
+						for _, it := range src.Secret.Items {
+							sources = append(sources, "secret/"+src.Secret.Name+"/"+it.Key+">"+it.Path)
+							if it.Mode == nil || *it.Mode != 0o440 {
+								t.Errorf("secret file %s mode %v, want 0440 (the exporter's user and group only)", it.Path, it.Mode)
+							}
+						}
+					}
+				}
+			}
+			if !slices.Equal(sources, tc.sources) {
+				t.Errorf("mounted policy sources:\n got %q\nwant %q", sources, tc.sources)
+			}
+			// The chart has no place for a credential's value: no Secret
+			// object, no env value, no token-looking text anywhere.
+			if kinds := m.kinds(); slices.Contains(kinds, "Secret") {
+				t.Errorf("the chart renders a Secret: %v", kinds)
+			}
+			for _, c := range d.Spec.Template.Spec.Containers {
+				for _, e := range c.Env {
+					if strings.HasPrefix(e.Name, "TAILSCALE_") {
+						t.Errorf("container %s has env %s: credentials are files", c.Name, e.Name)
+					}
+				}
+			}
+			if bytes.Contains(out, []byte("tskey-")) {
+				t.Errorf("a tskey- value is in the rendered manifests")
+			}
+		})
 	}
 }

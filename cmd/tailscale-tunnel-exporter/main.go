@@ -69,7 +69,6 @@ func run(args []string) int {
 	if cmd == diag.cmd.FullCommand() {
 		return diag.run(src, kube, logSources, tailnetPolicy, os.Stdout, os.Stderr)
 	}
-	_ = tailnetPolicy // wired into serve and diagnose next
 	logger := logging.logger(os.Stderr)
 	level.Info(logger).Log("msg", "starting tailscale-tunnel-exporter", "version", version.Info(), "build_context", version.BuildContext())
 
@@ -90,6 +89,11 @@ func run(args []string) int {
 		return 1
 	}
 	exact, err := proxyMetrics.scraper(*logSources.hostname, *interval, disc != nil, logger)
+	if err != nil {
+		level.Error(logger).Log("msg", "bad flag", "err", err)
+		return 2
+	}
+	policyReader, err := tailnetPolicy.reader(disc, os.Getenv, logger)
 	if err != nil {
 		level.Error(logger).Log("msg", "bad flag", "err", err)
 		return 2
@@ -117,6 +121,9 @@ func run(args []string) int {
 	if exact != nil {
 		exporter.Add("proxy_metrics", exact)
 	}
+	if policyReader != nil {
+		exporter.Add("tailnet_policy", policyReader)
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
 		exporter, app,
@@ -143,6 +150,9 @@ func run(args []string) int {
 	logSources.startHostSources(ctx, &wg, matcher, counters, logger)
 	if exact != nil {
 		wg.Go(func() { exact.Run(ctx) })
+	}
+	if policyReader != nil {
+		wg.Go(func() { policyReader.Run(ctx) })
 	}
 
 	serveErr := make(chan error, 1)

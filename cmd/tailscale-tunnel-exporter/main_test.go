@@ -391,19 +391,26 @@ func TestStartupErrors(t *testing.T) {
 		name string
 		args []string
 		want []string
+		code int // the exit code; 0: any failure
 	}{
-		{"malformed config", []string{"--config.file=" + write("bad.yml", "targets: [\n")}, []string{"bad.yml", "line"}},
-		{"unknown key", []string{"--config.file=" + write("key.yml", "targets:\n  - hostname: a.example.ts.net\n    port: 1\n")}, []string{"key.yml", "line 3", "field port not found"}},
-		{"duplicate target", []string{"--config.file=" + write("dup.yml", "targets:\n  - hostname: a.example.ts.net\n"), "--probe.target=a.example.ts.net"}, []string{"duplicate"}},
-		{"invalid hostname flag", []string{"--probe.target=not a host"}, []string{"--probe.target=not a host"}},
-		{"bad CA file", []string{"--config.file=" + write("ca.yml", "modules:\n  https:\n    tls:\n      ca_file: missing.pem\n")}, []string{"ca.yml", "missing.pem"}},
-		{"unknown module", []string{"--config.file=" + write("mod.yml", "targets:\n  - hostname: a.example.ts.net\n    module: icmp\n")}, []string{"mod.yml", "line 2", "unknown module", "icmp"}},
-		{"missing config file", []string{"--config.file=" + filepath.Join(dir, "absent.yml")}, []string{"absent.yml"}},
-		{"bad allow entry", []string{"--probe.allow=https://x"}, []string{"--probe.allow"}},
-		{"unknown flag", []string{"--probe.nope"}, []string{"unknown long flag"}},
-		{"bad web config", []string{"--web.config.file=" + write("web.yml", "nonsense: [\n")}, []string{"web.yml"}},
-		{"two exact count sources", []string{"--proxy.metrics-url=http://127.0.0.1:9002/metrics", "--proxy.localapi-socket=/run/tailscale/tailscaled.sock"}, []string{"--proxy.metrics-url and --proxy.localapi-socket"}},
-		{"bad metrics URL", []string{"--proxy.metrics-url=127.0.0.1:9002"}, []string{"--proxy.metrics-url", "want http://"}},
+		{"malformed config", []string{"--config.file=" + write("bad.yml", "targets: [\n")}, []string{"bad.yml", "line"}, 0},
+		{"unknown key", []string{"--config.file=" + write("key.yml", "targets:\n  - hostname: a.example.ts.net\n    port: 1\n")}, []string{"key.yml", "line 3", "field port not found"}, 0},
+		{"duplicate target", []string{"--config.file=" + write("dup.yml", "targets:\n  - hostname: a.example.ts.net\n"), "--probe.target=a.example.ts.net"}, []string{"duplicate"}, 0},
+		{"invalid hostname flag", []string{"--probe.target=not a host"}, []string{"--probe.target=not a host"}, 0},
+		{"bad CA file", []string{"--config.file=" + write("ca.yml", "modules:\n  https:\n    tls:\n      ca_file: missing.pem\n")}, []string{"ca.yml", "missing.pem"}, 0},
+		{"unknown module", []string{"--config.file=" + write("mod.yml", "targets:\n  - hostname: a.example.ts.net\n    module: icmp\n")}, []string{"mod.yml", "line 2", "unknown module", "icmp"}, 0},
+		{"missing config file", []string{"--config.file=" + filepath.Join(dir, "absent.yml")}, []string{"absent.yml"}, 0},
+		{"bad allow entry", []string{"--probe.allow=https://x"}, []string{"--probe.allow"}, 2},
+		{"unknown flag", []string{"--probe.nope"}, []string{"unknown long flag"}, 2},
+		{"bad web config", []string{"--web.config.file=" + write("web.yml", "nonsense: [\n")}, []string{"web.yml"}, 0},
+		{"two exact count sources", []string{"--proxy.metrics-url=http://127.0.0.1:9002/metrics", "--proxy.localapi-socket=/run/tailscale/tailscaled.sock"}, []string{"--proxy.metrics-url and --proxy.localapi-socket"}, 2},
+		{"bad metrics URL", []string{"--proxy.metrics-url=127.0.0.1:9002"}, []string{"--proxy.metrics-url", "want http://"}, 2},
+		{"tailnet clients that name no clients", []string{"--tailnet.policy-file=" + write("policy.hujson", "{}"), "--tailnet.clients=autogroup:self"}, []string{"--tailnet.clients", "autogroup:self"}, 2},
+		{"default tag without tag:", []string{"--tailnet.default-tags=k8s"}, []string{"--tailnet.default-tags", "want tag:NAME"}, 2},
+		{"two policy sources", []string{"--tailnet.policy-file=" + write("policy.hujson", "{}"), "--tailnet.api-key-file=" + write("key", "tskey-api-x")}, []string{"--tailnet.policy-file and a Tailscale API credential", "give one policy source"}, 2},
+		{"policy interval not positive", []string{"--tailnet.policy-file=" + write("policy.hujson", "{}"), "--tailnet.policy-interval=0s"}, []string{"--tailnet.policy-interval 0s"}, 2},
+		{"half an OAuth client", []string{"--tailnet.oauth-client-id-file=" + write("id", "k123")}, []string{"OAuth client ID", "without the client secret"}, 2},
+		{"bad API URL", []string{"--tailnet.api-key-file=" + write("key", "tskey-api-x"), "--tailnet.api-url=ftp://127.0.0.1"}, []string{"base URL", "ftp://127.0.0.1"}, 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cmd := exec.Command(binary, append([]string{"--web.listen-address=" + freeAddr(t)}, tc.args...)...)
@@ -423,6 +430,9 @@ func TestStartupErrors(t *testing.T) {
 			if err == nil {
 				t.Fatalf("exporter exited 0 on bad input:\n%s", out)
 			}
+			if code := cmd.ProcessState.ExitCode(); tc.code != 0 && code != tc.code {
+				t.Errorf("exit code %d, want %d:\n%s", code, tc.code, out)
+			}
 			for _, w := range tc.want {
 				if !strings.Contains(string(out), w) {
 					t.Errorf("output does not mention %q:\n%s", w, out)
@@ -441,10 +451,13 @@ func TestVersionAndHelp(t *testing.T) {
 	if err != nil {
 		t.Fatalf("--help: %v", err)
 	}
-	for _, flag := range []string{"--web.listen-address", "--web.telemetry-path", "--web.config.file", "--config.file", "--probe.target", "--probe.resolve", "--probe.interval", "--probe.concurrency", "--probe.allow", "--probe.tailnet-socks5-address", "--proxy.metrics-url", "--proxy.localapi-socket", "--log.level", "--log.format", "--[no-]version", ":9847"} {
+	for _, flag := range []string{"--web.listen-address", "--web.telemetry-path", "--web.config.file", "--config.file", "--probe.target", "--probe.resolve", "--probe.interval", "--probe.concurrency", "--probe.allow", "--probe.tailnet-socks5-address", "--proxy.metrics-url", "--proxy.localapi-socket", "--tailnet.policy-file", "--tailnet.api-key-file", "--tailnet.oauth-client-id-file", "--tailnet.oauth-client-secret-file", "--tailnet.name", "--tailnet.api-url", "--tailnet.policy-interval", "--tailnet.clients", "--tailnet.default-tags", "--log.level", "--log.format", "--[no-]version", ":9847"} {
 		if !strings.Contains(string(out), flag) {
 			t.Errorf("--help does not mention %s", flag)
 		}
+	}
+	if !strings.Contains(strings.Join(strings.Fields(string(out)), " "), "without --kubernetes.discovery it exports only whether the policy could be read") {
+		t.Errorf("--help does not say what the policy reader does without discovery")
 	}
 }
 

@@ -346,8 +346,19 @@ func TestEndToEndPrometheus(t *testing.T) {
 	var served atomic.Pointer[[]byte]
 	served.Store(&metricsPage)
 	ic := startIncidentClusterWith(t, incidentOptions{metricsPort: servePages(t, &served)})
+	// The tailnet policy gives the proxies' tags what they need: the
+	// incident is not a policy problem, so no policy alert may fire.
+	policyFile := filepath.Join(t.TempDir(), "policy.hujson")
+	if err := os.WriteFile(policyFile, []byte(`{
+		"tagOwners": {"tag:k8s": []},
+		"nodeAttrs": [{"target": ["tag:k8s"], "attr": ["funnel"]}],
+		"grants": [{"src": ["autogroup:member"], "dst": ["tag:k8s"], "ip": ["tcp:443", "tcp:80"]}],
+	}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	e := startExporter(t, "--config.file="+incidentConfig(t, env), "--probe.interval=1s",
-		"--kubernetes.discovery", "--kubeconfig="+ic.kubeconfig, "--kubernetes.direct-probes=all")
+		"--kubernetes.discovery", "--kubeconfig="+ic.kubeconfig, "--kubernetes.direct-probes=all",
+		"--tailnet.policy-file="+policyFile, "--tailnet.policy-interval=2s")
 	hook := newWebhook(t)
 	am := startAlertmanager(t, hook)
 	prom := startPrometheus(t, strings.TrimPrefix(e.base, "http://"), am.base, "../../alerts/rules.yml", "3s")
@@ -469,6 +480,9 @@ func TestEndToEndPrometheus(t *testing.T) {
 		if hasHost(firing[name], host) {
 			t.Errorf("alert %s fires for %s: relay drops at the peer API port are not drops at a served port, and no relay is denied", name, host)
 		}
+	}
+	if hasHost(firing["TailscaleTunnelFunnelAttributeMissing"], sim.Cluster) {
+		t.Errorf("TailscaleTunnelFunnelAttributeMissing fires for %s, whose tags the policy gives the funnel attribute", sim.Cluster)
 	}
 
 	// Alertmanager pages with the failure reason in the text.

@@ -6,7 +6,9 @@ import (
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
+	"github.com/go-kit/log"
 
+	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/discovery"
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/tailnetpolicy"
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/internal/policy"
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/internal/policy/source"
@@ -35,7 +37,7 @@ func addTailnetPolicyFlags(a *kingpin.Application) tailnetPolicyFlags {
 		oauthSecretFile: a.Flag("tailnet.oauth-client-secret-file", "The OAuth client's secret (or $"+source.EnvOAuthClientSecret+").").PlaceHolder("PATH").String(),
 		tailnet:         a.Flag("tailnet.name", "The tailnet whose policy the Tailscale API serves (or $"+source.EnvTailnet+"); '-' is the credential's own.").PlaceHolder("NAME").String(),
 		apiURL:          a.Flag("tailnet.api-url", "The Tailscale API.").Default(source.DefaultBaseURL).String(),
-		interval:        a.Flag("tailnet.policy-interval", "How often the exporter re-reads the tailnet policy.").Default("5m").Duration(),
+		interval:        a.Flag("tailnet.policy-interval", "How often the exporter re-reads the tailnet policy and checks the discovered endpoints against it (without --kubernetes.discovery it exports only whether the policy could be read).").Default("5m").Duration(),
 		clients:         a.Flag("tailnet.clients", "The tailnet clients that must reach the endpoints: autogroup:member, a user (alice@example.com), group:NAME, tag:NAME, a hosts alias, an IP or CIDR, or '*'.").Default(policy.DefaultClients).String(),
 		defaultTags:     a.Flag("tailnet.default-tags", "The operator's default proxy tags (its proxyConfig.defaultTags), for endpoints without a tailscale.com/tags annotation.").Default(tailnetpolicy.DefaultTags).String(),
 	}
@@ -84,4 +86,22 @@ func (f tailnetPolicyFlags) config(getenv func(string) string) (tailnetPolicyCon
 		}
 	}
 	return c, nil
+}
+
+// reader builds the background reader of the tailnet policy, or nil when
+// no policy is to be read. It checks discovery's endpoints; without
+// discovery it exposes only whether the policy could be read.
+func (f tailnetPolicyFlags) reader(d *discovery.Discovery, getenv func(string) string, logger log.Logger) (*tailnetpolicy.Reader, error) {
+	c, err := f.config(getenv)
+	if err != nil || c.Source == nil {
+		return nil, err
+	}
+	opts := tailnetpolicy.Options{
+		Source: c.Source, Interval: c.Interval, Clients: c.Clients, DefaultTags: c.DefaultTags,
+		Logger: log.With(logger, "component", "tailnet-policy"),
+	}
+	if d != nil {
+		opts.Endpoints = d.Endpoints
+	}
+	return tailnetpolicy.New(opts), nil
 }
