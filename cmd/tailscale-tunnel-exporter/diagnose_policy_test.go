@@ -4,11 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 )
 
@@ -29,53 +27,6 @@ const (
 	diagSecretMarker = "DIAGSECRET"
 )
 
-// policyAPI answers GET /api/v2/tailnet/-/acl as the Tailscale API does:
-// 401 (echoing the key, as a careless server might) or the policy. It
-// records the API keys it was sent.
-type policyAPI struct {
-	mu     sync.Mutex
-	status int
-	keys   []string
-}
-
-func (p *policyAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	p.mu.Lock()
-	status := p.status
-	user, _, _ := r.BasicAuth()
-	p.keys = append(p.keys, user)
-	p.mu.Unlock()
-	if r.Method != http.MethodGet || r.URL.Path != "/api/v2/tailnet/-/acl" {
-		http.NotFound(w, r)
-		return
-	}
-	if status != http.StatusOK || user != diagSecret {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusUnauthorized)
-		fmt.Fprintf(w, `{"message":"API token invalid: %s"}`, user)
-		return
-	}
-	w.Header().Set("Content-Type", "application/hujson")
-	w.Header().Set("ETag", `"0a1b2c3d"`)
-	fmt.Fprint(w, policyWithoutFunnel)
-}
-
-func (p *policyAPI) set(status int) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.status, p.keys = status, nil
-}
-
-func (p *policyAPI) sawKey() bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, k := range p.keys {
-		if k == diagSecret {
-			return true
-		}
-	}
-	return false
-}
-
 // refusedHost is a name whose probe fails at once: 127.0.0.1:1 refuses.
 const refusedHost = "nas.example.ts.net"
 
@@ -84,9 +35,8 @@ const refusedHost = "nas.example.ts.net"
 // funnel attribute another, and in no report format, nor on stderr, is
 // the key to be seen.
 func TestDiagnosePolicyAPI(t *testing.T) {
-	api := &policyAPI{}
-	srv := httptest.NewServer(api) // 127.0.0.1
-	t.Cleanup(srv.Close)
+	api := newPolicyAPI(t, policyWithoutFunnel) // 127.0.0.1
+	srv := api.srv
 	keyFile := filepath.Join(t.TempDir(), "api-key")
 	if err := os.WriteFile(keyFile, []byte(diagSecret+"\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -102,7 +52,8 @@ func TestDiagnosePolicyAPI(t *testing.T) {
 	} {
 		for _, format := range []string{"text", "json", "markdown"} {
 			t.Run(fmt.Sprintf("%d/%s", tc.status, format), func(t *testing.T) {
-				api.set(tc.status)
+				api.accept.Store(tc.status == http.StatusOK)
+				sent := api.keyCount(diagSecret)
 				r := runDiagnose(t, append(args, "-o", format)...)
 				if r.code != 1 {
 					t.Errorf("exit code %d, want 1 (the probe fails)\nstderr:\n%s", r.code, r.stderr)
@@ -127,7 +78,7 @@ func TestDiagnosePolicyAPI(t *testing.T) {
 				if !strings.Contains(text, "Tailscale API at "+srv.URL) {
 					t.Errorf("report does not name the policy source:\n%s", r.stdout)
 				}
-				if !api.sawKey() {
+				if api.keyCount(diagSecret) == sent {
 					t.Errorf("the API was not sent the key from %s", keyFile)
 				}
 			})

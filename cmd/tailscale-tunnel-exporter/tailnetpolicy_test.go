@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -13,7 +14,9 @@ import (
 )
 
 // policyAPI is a loopback Tailscale API that serves the policy file and
-// refuses every request with 401 until accept is set.
+// refuses every request with 401 until accept is set. Its 401 echoes the
+// key it was sent, as a careless server might, so that the exporter's
+// redaction of server text is tested too.
 type policyAPI struct {
 	srv    *httptest.Server
 	accept atomic.Bool
@@ -38,7 +41,7 @@ func newPolicyAPI(t *testing.T, policy string) *policyAPI {
 		if !a.accept.Load() {
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusUnauthorized)
-			w.Write([]byte(`{"message":"API token invalid"}`))
+			fmt.Fprintf(w, `{"message":"API token invalid: %s"}`, user)
 			return
 		}
 		w.Header().Set("Content-Type", "application/hujson")
@@ -46,6 +49,19 @@ func newPolicyAPI(t *testing.T, policy string) *policyAPI {
 	}))
 	t.Cleanup(a.srv.Close)
 	return a
+}
+
+// keyCount is the number of requests so far that carried key as their
+// API key.
+func (a *policyAPI) keyCount(key string) int {
+	users, _ := a.seen()
+	n := 0
+	for _, u := range users {
+		if u == key {
+			n++
+		}
+	}
+	return n
 }
 
 func (a *policyAPI) seen() (users, urls []string) {
