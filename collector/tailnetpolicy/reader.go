@@ -3,6 +3,7 @@ package tailnetpolicy
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"sync"
 	"time"
@@ -44,6 +45,14 @@ type Reader struct {
 	mu     sync.Mutex
 	policy *policy.Policy // the last good one; nil until a read succeeds
 	status Status
+
+	// checked memoises the checks of each endpoint against checkedWith:
+	// they are a pure function of the two, and a scrape of a thousand
+	// endpoints would otherwise check a thousand times the same answers
+	// (BenchmarkScrape). Rebuilt on every scrape, so gone endpoints drop.
+	checkMu     sync.Mutex
+	checkedWith *policy.Policy
+	checked     map[string][]policy.Result
 }
 
 // New builds a Reader; Run reads.
@@ -144,6 +153,13 @@ func (r *Reader) Update(ch chan<- prometheus.Metric) error {
 	if p == nil || r.opts.Endpoints == nil {
 		return nil
 	}
+	r.checkMu.Lock()
+	defer r.checkMu.Unlock()
+	prev := r.checked
+	if r.checkedWith != p {
+		prev = nil
+	}
+	r.checkedWith, r.checked = p, make(map[string][]policy.Result, len(prev))
 	seen := map[string]bool{}
 	for _, e := range r.opts.Endpoints() {
 		ep := EndpointOf(e, r.opts.DefaultTags)
@@ -151,7 +167,13 @@ func (r *Reader) Update(ch chan<- prometheus.Metric) error {
 			continue // one endpoint per hostname, as discovery reports them
 		}
 		seen[ep.Hostname] = true
-		for _, m := range CheckMetrics(ep.Hostname, p.Check(ep, r.opts.Clients)) {
+		key := fmt.Sprintf("%s|%q|%t|%v|%s", ep.Hostname, ep.Tags, ep.Funnel, ep.Ports, ep.Service)
+		results, ok := prev[key]
+		if !ok {
+			results = p.Check(ep, r.opts.Clients)
+		}
+		r.checked[key] = results
+		for _, m := range CheckMetrics(ep.Hostname, results) {
 			ch <- m
 		}
 	}

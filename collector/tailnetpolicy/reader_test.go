@@ -241,6 +241,30 @@ func TestReader(t *testing.T) {
 
 // TestReaderWithoutDiscovery: with no endpoints to check only the read
 // status is exposed.
+// TestReaderRechecksChangedEndpoints: the memoised checks follow an
+// endpoint's change (its tags here) at the next scrape, with one policy.
+func TestReaderRechecksChangedEndpoints(t *testing.T) {
+	ep := discovery.Endpoint{Kind: discovery.KindIngress, Hostname: "web.t.ts.net", Provisioned: true, Funnel: true}
+	r := New(Options{
+		Source:    sourceFunc(func(context.Context) ([]byte, error) { return []byte(funnelGranted), nil }),
+		Endpoints: func() []discovery.Endpoint { return []discovery.Endpoint{ep} },
+	})
+	r.read(context.Background())
+	for _, step := range []struct {
+		tags, verdict string
+	}{
+		{"", "yes"},        // the default tag:k8s has the attribute
+		{"tag:web", "no"},  // tag:web has not
+		{"tag:web", "no"},  // a second scrape from the memo
+		{"tag:k8s", "yes"}, // and back
+	} {
+		ep.Tags = step.tags
+		if miss := missing(scrape(t, r), check("funnel_attribute", "", step.verdict)); len(miss) > 0 {
+			t.Errorf("tags %q: missing %q", step.tags, miss)
+		}
+	}
+}
+
 func TestReaderWithoutDiscovery(t *testing.T) {
 	r := New(Options{Source: sourceFunc(func(context.Context) ([]byte, error) { return []byte(funnelGranted), nil })})
 	r.read(context.Background())

@@ -42,6 +42,9 @@ type Policy struct {
 	src  []byte
 	// lineStarts[i] is the offset of line i+1's first byte.
 	lineStarts []int
+	// lineTexts[i] is line i+1 trimmed, cut once: evidence cites lines on
+	// every check of every endpoint.
+	lineTexts []string
 
 	// sections holds the offset of each known top-level key that is present
 	// and not null, for evidence when a check finds nothing.
@@ -123,6 +126,14 @@ func Parse(name string, data []byte) (*Policy, error) {
 		if b == '\n' {
 			p.lineStarts = append(p.lineStarts, i+1)
 		}
+	}
+	p.lineTexts = make([]string, len(p.lineStarts))
+	for i, start := range p.lineStarts {
+		end := len(data)
+		if i+1 < len(p.lineStarts) {
+			end = p.lineStarts[i+1] - 1
+		}
+		p.lineTexts[i] = strings.TrimSpace(string(data[start:end]))
 	}
 
 	v, err := hujson.Parse(data)
@@ -208,12 +219,7 @@ func (p *Policy) position(off int) (line, col int) {
 // line gives the 1-based line holding off and its trimmed text.
 func (p *Policy) line(off int) Line {
 	n, _ := p.position(off)
-	start := p.lineStarts[n-1]
-	end := len(p.src)
-	if n < len(p.lineStarts) {
-		end = p.lineStarts[n] - 1
-	}
-	return Line{N: n, Text: strings.TrimSpace(string(p.src[start:end]))}
+	return Line{N: n, Text: p.lineTexts[n-1]}
 }
 
 // decoder walks the known sections, naming the field in every error.

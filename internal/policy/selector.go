@@ -25,14 +25,12 @@ const (
 )
 
 func classify(s string) (kind, netip.Prefix) {
-	if p, ok := parsePrefix(s); ok {
-		return kindPrefix, p
-	}
+	// The named kinds first: no address starts with a letter and a colon
+	// or holds an @, and checks classify every rule's names on every call,
+	// where a failed address parse would cost an error each time.
 	switch {
 	case s == "*":
 		return kindAll, netip.Prefix{}
-	case strings.Contains(s, "@"):
-		return kindUser, netip.Prefix{}
 	case strings.HasPrefix(s, "group:"):
 		return kindGroup, netip.Prefix{}
 	case strings.HasPrefix(s, "tag:"):
@@ -41,7 +39,13 @@ func classify(s string) (kind, netip.Prefix) {
 		return kindAutogroup, netip.Prefix{}
 	case strings.HasPrefix(s, "svc:"):
 		return kindService, netip.Prefix{}
-	case s != "" && !strings.Contains(s, ":"):
+	case strings.Contains(s, "@"):
+		return kindUser, netip.Prefix{}
+	}
+	if p, ok := parsePrefix(s); ok {
+		return kindPrefix, p
+	}
+	if s != "" && !strings.Contains(s, ":") {
 		return kindHost, netip.Prefix{}
 	}
 	return kindOther, netip.Prefix{}
