@@ -51,6 +51,9 @@ echo "--- building tailscaled and headscale (background)"
 # TestMain builds them (internal/tailnettest.Build) before the test that
 # checks their versions; the -race test binary is the one the suite runs.
 start_bg tailnet go test -race -count=1 -run '^TestBinariesArePinnedRelease$' ./internal/tailnettest/
+# .ci/promcheck runs last and alone; its compile (Prometheus, Grafana's SDK)
+# need not wait for the suite.
+start_bg promcheck-compile env -C .ci/promcheck sh -c "go vet ./... && go test -count=1 -run '^\$' ./..."
 
 # The Debian packages install while those compile.
 need_apt=()
