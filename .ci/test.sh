@@ -24,7 +24,7 @@ trap 'for p in "${bg_pid[@]}"; do kill -- "-$p" 2>/dev/null || true; done; rm -r
 start_bg() {
   local name=$1; shift
   set -m
-  { s=$SECONDS; rc=0; "$@" || rc=$?; echo "--- $name: $((SECONDS - s)) s, exit $rc"; exit $rc; } >"$bg_dir/$name.log" 2>&1 &
+  { s=$SECONDS; rc=0; "$@" || rc=$?; echo "--- $name: $((SECONDS - s)) s, done at $SECONDS s, exit $rc"; exit $rc; } >"$bg_dir/$name.log" 2>&1 &
   set +m
   bg_pid[$name]=$!
 }
@@ -52,8 +52,8 @@ echo "--- building tailscaled and headscale (background)"
 # checks their versions; the -race test binary is the one the suite runs.
 start_bg tailnet go test -race -count=1 -run '^TestBinariesArePinnedRelease$' ./internal/tailnettest/
 # .ci/promcheck runs last and alone; its compile (Prometheus, Grafana's SDK)
-# need not wait for the suite.
-start_bg promcheck-compile env -C .ci/promcheck sh -c "go vet ./... && go test -count=1 -run '^\$' ./..."
+# need not wait for the suite, nor take the cores from what the suite needs.
+start_bg promcheck-compile nice env -C .ci/promcheck sh -c "go vet ./... && go test -count=1 -run '^\$' ./..."
 
 # The Debian packages install while those compile.
 need_apt=()
@@ -68,13 +68,13 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
 
-echo "--- gofmt"
+echo "--- gofmt (at ${SECONDS} s)"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$unformatted" ]; then
   echo "gofmt would change:" >&2; echo "$unformatted" >&2; exit 1
 fi
 
-echo "--- go vet"
+echo "--- go vet (at ${SECONDS} s)"
 go vet ./...
 
 if [ -n "${bg_pid[helm]:-}" ]; then wait_bg helm; fi
@@ -82,14 +82,15 @@ for tool in promtool prometheus prometheus-alertmanager etcd helm; do
   command -v "$tool" >/dev/null || { echo "FATAL: $tool is still missing after install" >&2; exit 1; }
 done
 
-echo "--- go test -race"
+echo "--- go test -race (at ${SECONDS} s)"
 # The end-to-end run against Prometheus leaves its scrape for the checks below.
 TTE_SCRAPE_OUT="$scrape" go test -race -count=1 -timeout 40m ./...
+echo "--- background builds (tests done at ${SECONDS} s)"
 for name in "${!bg_pid[@]}"; do wait_bg "$name"; done
 
-echo "--- benchmarks, one pass each (their self-checks; figures are taken by hand)"
+echo "--- benchmarks, one pass each (their self-checks; figures are taken by hand; at ${SECONDS} s)"
 go test -run '^$' -bench 'Match|Reader' -benchtime 1x ./collector/logmatch/ ./collector/logs/
 
-echo "--- dashboards and alert rules (.ci/promcheck)"
+echo "--- dashboards and alert rules (.ci/promcheck, at ${SECONDS} s)"
 [ -s "$scrape" ] || { echo "FATAL: the end-to-end test left no scrape in $scrape" >&2; exit 1; }
 (cd .ci/promcheck && test -z "$(gofmt -l .)" && go vet ./... && PROMCHECK_SCRAPE="$scrape" go test -count=1 ./...)
