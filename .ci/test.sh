@@ -50,7 +50,7 @@ fi
 echo "--- building tailscaled and headscale (background)"
 # TestMain builds them (internal/tailnettest.Build) before the test that
 # checks their versions; the -race test binary is the one the suite runs.
-start_bg tailnet go test -race -count=1 -run '^TestBinariesArePinnedRelease$' ./internal/tailnettest/
+start_bg tailnet go test -race -count=1 -timeout 40m -run '^TestBinariesArePinnedRelease$' ./internal/tailnettest/
 # .ci/promcheck runs last and alone; its compile (Prometheus, Grafana's SDK)
 # need not wait for the suite, nor take the cores from what the suite needs.
 start_bg promcheck-compile nice env -C .ci/promcheck sh -c "go vet ./... && go test -count=1 -run '^\$' ./..."
