@@ -70,8 +70,7 @@ func buildAPIServer() (string, error) {
 		return "", err
 	}
 	// Test binaries of several packages run at once; one cold build (2.8 GB
-	// at link time) is enough, the others then hit the cache. .ci/test.sh
-	// starts the same command under the same lock before the tests.
+	// at link time) is enough, the others then hit the cache.
 	unlock, err := testproc.LockFile(filepath.Join(os.TempDir(), "kubetest-apiserver-build.lock"), buildTimeout)
 	if err != nil {
 		return "", err
