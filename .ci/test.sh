@@ -17,31 +17,31 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
 export PATH="$(go env GOPATH)/bin:$PATH"
-command -v helm >/dev/null || { echo "--- installing helm"; go install helm.sh/helm/v3/cmd/helm@v3.22.0; }
+command -v helm >/dev/null || { echo "--- installing helm"; go install helm.sh/helm/v3/cmd/helm@v3.22.0; echo "--- helm installed (at ${SECONDS} s)"; }
 
 for tool in promtool prometheus prometheus-alertmanager etcd helm; do
   command -v "$tool" >/dev/null || { echo "FATAL: $tool is still missing after install" >&2; exit 1; }
 done
 
-echo "--- gofmt"
+echo "--- gofmt (at ${SECONDS} s)"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$unformatted" ]; then
   echo "gofmt would change:" >&2; echo "$unformatted" >&2; exit 1
 fi
 
-echo "--- go vet"
+echo "--- go vet (at ${SECONDS} s)"
 go vet ./...
 
 scrape=$(mktemp)
 trap 'rm -f "$scrape"' EXIT
 
-echo "--- go test -race"
+echo "--- go test -race (at ${SECONDS} s)"
 # The end-to-end run against Prometheus leaves its scrape for the checks below.
 TTE_SCRAPE_OUT="$scrape" go test -race -count=1 -timeout 40m ./...
 
-echo "--- benchmarks, one pass each (their self-checks; figures are taken by hand)"
+echo "--- benchmarks, one pass each (their self-checks; figures are taken by hand; at ${SECONDS} s)"
 go test -run '^$' -bench 'Match|Reader' -benchtime 1x ./collector/logmatch/ ./collector/logs/
 
-echo "--- dashboards and alert rules (.ci/promcheck)"
+echo "--- dashboards and alert rules (.ci/promcheck, at ${SECONDS} s)"
 [ -s "$scrape" ] || { echo "FATAL: the end-to-end test left no scrape in $scrape" >&2; exit 1; }
 (cd .ci/promcheck && test -z "$(gofmt -l .)" && go vet ./... && PROMCHECK_SCRAPE="$scrape" go test -count=1 ./...)

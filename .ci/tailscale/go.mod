@@ -1,7 +1,9 @@
 // tailscaled and the tailscale CLI, pinned, for internal/tailnettest: the
 // real tailnet of the end-to-end tests. Test infrastructure only; nothing
-// ships them. internal/tailnettest builds them with `go build -ldflags='-X ...'`
-// (the version stamp a release carries), which `go tool` cannot pass.
+// ships them. internal/tailnettest builds tailscaled with upstream's
+// ts_include_cli tag, which links the CLI in (run under the name
+// "tailscale"), and `go build -ldflags='-X ...'` (the version stamp a
+// release carries), which `go tool` cannot pass.
 module github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/.ci/tailscale
 
 go 1.26.8

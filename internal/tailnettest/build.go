@@ -46,26 +46,37 @@ type Binaries struct {
 }
 
 // binary is how one program is built: a package of a nested module under
-// .ci, with its link flags.
+// .ci, with its build tags and link flags, linked as dir/name and under
+// the extra names in aliases.
 type binary struct {
-	name    string // file name, and the log's name for it
-	env     string // override
+	name    string
 	module  string // directory under .ci
 	pkg     string
+	tags    string
 	ldflags string
+	aliases []string
 }
 
-var binaries = [...]binary{
-	{
-		name: "tailscaled", env: TailscaledEnv, module: "tailscale", pkg: "tailscale.com/cmd/tailscaled",
-		ldflags: "-X tailscale.com/version.longStamp=" + tailscaleLongStamp + " -X tailscale.com/version.shortStamp=" + TailscaleVersion,
-	},
-	{
-		name: "tailscale", env: TailscaleEnv, module: "tailscale", pkg: "tailscale.com/cmd/tailscale",
-		ldflags: "-X tailscale.com/version.longStamp=" + tailscaleLongStamp + " -X tailscale.com/version.shortStamp=" + TailscaleVersion,
-	},
-	{name: "headscale", env: HeadscaleEnv, module: "headscale", pkg: "github.com/juanfont/headscale/cmd/headscale"},
-}
+// cliName is the name under which the tailscaled binary runs as the CLI.
+const cliName = "tailscale"
+
+// stripped drops the symbol table and DWARF, which these test servers
+// never need (Go tracebacks use the pclntab), and which take a share of
+// each link.
+const stripped = "-s -w"
+
+var (
+	// tailscaled with the CLI linked in, upstream's ts_include_cli build:
+	// cmd/tailscaled's shouldRunCLI runs cli.Run instead of the daemon
+	// when the binary is invoked under the name "tailscale", which the
+	// alias next to it has. One compile and one link serve both programs.
+	tailscaled = binary{
+		name: "tailscaled", module: "tailscale", pkg: "tailscale.com/cmd/tailscaled", tags: "ts_include_cli",
+		ldflags: stripped + " -X tailscale.com/version.longStamp=" + tailscaleLongStamp + " -X tailscale.com/version.shortStamp=" + TailscaleVersion,
+		aliases: []string{cliName},
+	}
+	headscale = binary{name: "headscale", module: "headscale", pkg: "github.com/juanfont/headscale/cmd/headscale", ldflags: stripped}
+)
 
 var built struct {
 	once sync.Once
@@ -80,9 +91,9 @@ var built struct {
 // Not `go tool -n` as for kube-apiserver: `go tool` takes no -ldflags
 // (GOFLAGS' -ldflags is silently ignored by it), and tailscaled needs
 // them for its version. So each binary is linked once into
-// os.UserCacheDir()/tailscale-tunnel-exporter/tailnettest, named by a
-// hash of its module's go.mod and go.sum, the flags and the Go version: a
-// warm call is a stat, and a change of any pin builds anew.
+// os.UserCacheDir()/tailscale-tunnel-exporter/tailnettest, in a directory
+// named by a hash of its module's go.mod and go.sum, the flags and the Go
+// version: a warm call is a stat, and a change of any pin builds anew.
 func Build() (Binaries, error) {
 	built.once.Do(func() {
 		built.bins, built.err = build()
@@ -91,29 +102,51 @@ func Build() (Binaries, error) {
 }
 
 func build() (Binaries, error) {
-	var paths [len(binaries)]string
-	for i, b := range binaries {
-		p, err := b.path()
+	var bins Binaries
+	overrides := []struct {
+		env  string
+		path *string
+	}{{TailscaledEnv, &bins.Tailscaled}, {TailscaleEnv, &bins.Tailscale}, {HeadscaleEnv, &bins.Headscale}}
+	for _, o := range overrides {
+		p := os.Getenv(o.env)
+		if p == "" {
+			continue
+		}
+		if _, err := os.Stat(p); err != nil {
+			return Binaries{}, fmt.Errorf("$%s: %w", o.env, err)
+		}
+		*o.path = p
+	}
+	if bins.Tailscaled == "" || bins.Tailscale == "" {
+		dir, err := tailscaled.dir()
 		if err != nil {
 			return Binaries{}, err
 		}
-		paths[i] = p
+		if bins.Tailscaled == "" {
+			bins.Tailscaled = filepath.Join(dir, tailscaled.name)
+		}
+		if bins.Tailscale == "" {
+			bins.Tailscale = filepath.Join(dir, cliName)
+		}
 	}
-	return Binaries{Tailscaled: paths[0], Tailscale: paths[1], Headscale: paths[2]}, nil
+	if bins.Headscale == "" {
+		dir, err := headscale.dir()
+		if err != nil {
+			return Binaries{}, err
+		}
+		bins.Headscale = filepath.Join(dir, headscale.name)
+	}
+	return bins, nil
 }
 
-func (b binary) path() (string, error) {
-	if p := os.Getenv(b.env); p != "" {
-		if _, err := os.Stat(p); err != nil {
-			return "", fmt.Errorf("$%s: %w", b.env, err)
-		}
-		return p, nil
-	}
-	dir, err := testproc.ModuleDir(b.module)
+// dir returns the cache directory that holds b and its aliases, building
+// them first unless another process already has.
+func (b binary) dir() (string, error) {
+	mod, err := testproc.ModuleDir(b.module)
 	if err != nil {
 		return "", err
 	}
-	key, err := b.key(dir)
+	key, err := b.key(mod)
 	if err != nil {
 		return "", err
 	}
@@ -139,13 +172,14 @@ func (b binary) path() (string, error) {
 	if _, err := os.Stat(out); err == nil {
 		return out, nil
 	}
-	if err := b.goBuild(dir, out); err != nil {
+	if err := b.goBuild(mod, out); err != nil {
 		return "", err
 	}
 	return out, nil
 }
 
-// key names one build: the module's pins, the flags, the Go toolchain.
+// key names one build: the module's pins, the tags and flags, the Go
+// toolchain.
 func (b binary) key(dir string) (string, error) {
 	h := sha256.New()
 	for _, f := range []string{"go.mod", "go.sum"} {
@@ -155,40 +189,61 @@ func (b binary) key(dir string) (string, error) {
 		}
 		h.Write(data)
 	}
-	fmt.Fprintf(h, "\x00%s\x00%s\x00%s\x00%s/%s", b.pkg, b.ldflags, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	fmt.Fprintf(h, "\x00%s\x00%s\x00%s\x00%s\x00%s/%s", b.pkg, b.tags, b.ldflags, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	return hex.EncodeToString(h.Sum(nil))[:16], nil
 }
 
-// goBuild links b into out through a temporary name, so a build that
-// dies half way never leaves a file another process would trust.
-func (b binary) goBuild(dir, out string) error {
+// goBuild links b and its aliases into a temporary directory and renames
+// that to out, so a build that dies half way never leaves a directory
+// another process would trust.
+func (b binary) goBuild(mod, out string) error {
 	goBin, err := testproc.GoTool()
 	if err != nil {
 		return fmt.Errorf("build %s: %w", b.name, err)
 	}
 	tmp := out + ".tmp"
+	if err := os.RemoveAll(tmp); err != nil { // left by a build that died
+		return fmt.Errorf("build %s: %w", b.name, err)
+	}
+	if err := os.Mkdir(tmp, 0o755); err != nil {
+		return fmt.Errorf("build %s: %w", b.name, err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
 	defer cancel()
-	args := []string{"build", "-o", tmp}
+	args := []string{"build", "-o", filepath.Join(tmp, b.name)}
+	if b.tags != "" {
+		args = append(args, "-tags="+b.tags)
+	}
 	if b.ldflags != "" {
 		args = append(args, "-ldflags="+b.ldflags)
 	}
 	cmd := exec.CommandContext(ctx, goBin, append(args, b.pkg)...)
-	cmd.Dir = dir
+	cmd.Dir = mod
 	// The nested module must not join a go.work of the caller.
 	cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-buildvcs=false")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	start := time.Now()
 	if err := cmd.Run(); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("build %s in %s (go %s): %w\n%s", b.name, dir, strings.Join(cmd.Args[1:], " "), err, stderr.String())
+		os.RemoveAll(tmp)
+		return fmt.Errorf("build %s in %s (go %s): %w\n%s", b.name, mod, strings.Join(cmd.Args[1:], " "), err, stderr.String())
 	}
-	if err := os.Rename(tmp, out); err != nil {
+	if err := b.publish(tmp, out); err != nil {
+		os.RemoveAll(tmp)
 		return fmt.Errorf("build %s: %w", b.name, err)
 	}
 	fmt.Fprintf(os.Stderr, "tailnettest: built %s in %s: %s\n", b.name, time.Since(start).Round(time.Second), out)
 	return nil
+}
+
+// publish adds the aliases to the built directory tmp and moves it to out.
+func (b binary) publish(tmp, out string) error {
+	for _, alias := range b.aliases {
+		if err := os.Symlink(b.name, filepath.Join(tmp, alias)); err != nil {
+			return err
+		}
+	}
+	return os.Rename(tmp, out)
 }
 
 // ExporterEnv names the exporter binary Main built for the tests in the

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -368,11 +369,40 @@ func capture(t *testing.T, n *Node, path string) {
 }
 
 func TestBuildOverrideMustExist(t *testing.T) {
-	for _, b := range binaries {
-		t.Run(b.name, func(t *testing.T) {
-			t.Setenv(b.env, "/nonexistent/"+b.name)
-			if p, err := b.path(); err == nil || !strings.Contains(err.Error(), "$"+b.env) {
-				t.Fatalf("path() = %q, %v; want an error naming $%s", p, err, b.env)
+	for _, env := range []string{TailscaledEnv, TailscaleEnv, HeadscaleEnv} {
+		t.Run(env, func(t *testing.T) {
+			t.Setenv(env, "/nonexistent/"+env)
+			if bins, err := build(); err == nil || !strings.Contains(err.Error(), "$"+env) {
+				t.Fatalf("build() = %+v, %v; want an error naming $%s", bins, err, env)
+			}
+		})
+	}
+}
+
+// The CLI is the tailscaled binary run under the name "tailscale" (see
+// Build): each must answer in its own role and report the pinned release.
+func TestBinariesArePinnedRelease(t *testing.T) {
+	bins, err := Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		bin  string
+		arg  string // the daemon takes no argument, the CLI no -version
+	}{
+		{"tailscaled", bins.Tailscaled, "--version"},
+		{"tailscale", bins.Tailscale, "version"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			out, err := exec.CommandContext(ctx, tc.bin, tc.arg).CombinedOutput()
+			if err != nil {
+				t.Fatalf("%s %s: %v\n%s", tc.bin, tc.arg, err, out)
+			}
+			if first, _, _ := strings.Cut(string(out), "\n"); first != TailscaleVersion {
+				t.Errorf("%s %s printed %q first, want %q\n%s", tc.bin, tc.arg, first, TailscaleVersion, out)
 			}
 		})
 	}
