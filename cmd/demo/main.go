@@ -60,7 +60,9 @@ func run(listen string, once bool, out io.Writer) error {
 
 	bin := filepath.Join(dir, "tailscale-tunnel-exporter")
 	fmt.Fprintln(out, "\nBuilding the exporter ...")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/tailscale-tunnel-exporter")
+	// Static and -trimpath, as the Dockerfile builds it.
+	build := exec.Command("go", "build", "-trimpath", "-o", bin, "./cmd/tailscale-tunnel-exporter")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	build.Dir, err = moduleRoot()
 	if err != nil {
 		return err
