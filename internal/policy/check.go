@@ -382,14 +382,11 @@ func render(b *strings.Builder, v any) {
 		q, _ := json.Marshal(v) // a string always marshals
 		b.Write(q)
 	case []string:
-		b.WriteByte('[')
+		l := make(list, len(v))
 		for i, s := range v {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			render(b, s)
+			l[i] = s
 		}
-		b.WriteByte(']')
+		render(b, l)
 	case list:
 		b.WriteByte('[')
 		for i, e := range v {
