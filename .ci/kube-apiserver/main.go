@@ -1,8 +1,9 @@
 // Command kube-apiserver is the real Kubernetes API server, built from the
 // published k8s.io/kubernetes module, for the end-to-end tests (with
 // Debian's etcd). It is test infrastructure only; nothing ships it.
-// go.mod declares this package as a tool, so internal/kubetest gets the
-// binary from Go's build cache with `go tool -n kube-apiserver`.
+// internal/kubetest builds it with testproc.Pinned. go.mod pins the
+// modules it shares with the exporter at the exporter's versions, so the
+// packages go vet compiled are reused (TestPinnedModulesShareVersions).
 package main
 
 import (

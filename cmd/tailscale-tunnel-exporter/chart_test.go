@@ -28,6 +28,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/collector/discovery"
+	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/internal/testproc"
 )
 
 // The chart, the files it copies and the Dockerfile, relative to this
@@ -39,15 +40,25 @@ const (
 	monitoringV1 = "monitoring.coreos.com/v1"
 )
 
-// helm must be installed by whoever runs the tests (bash .ci/test.sh does);
-// the tests never install anything.
+// helm is pinned in .ci/helm and built like every program the tests run
+// (testproc.Pinned): static, -trimpath, and with k8s.io/client-go and the
+// rest at this module's versions, so a cold run compiles those packages
+// once for go vet, kube-apiserver and helm. The version stamp is the one
+// helm's release Makefile sets.
+var helmBuild = testproc.Pinned{
+	Name: "helm", Module: "helm", Pkg: "helm.sh/helm/v3/cmd/helm",
+	LDFlags: "-s -w -X helm.sh/helm/v3/internal/version.version=v3.22.0",
+}
+
+// requireHelm builds helm once per machine and pins; a failed build fails
+// the test.
 func requireHelm(t *testing.T) string {
 	t.Helper()
-	p, err := exec.LookPath("helm")
+	dir, err := helmBuild.Dir()
 	if err != nil {
-		t.Fatalf("helm is not on PATH; install it with: go install helm.sh/helm/v3/cmd/helm@v3.22.0 (bash .ci/test.sh does)")
+		t.Fatalf("helm: %v", err)
 	}
-	return p
+	return filepath.Join(dir, helmBuild.Name)
 }
 
 // helmTemplate renders a chart; the error carries helm's output.

@@ -1,16 +1,12 @@
 package kubetest
 
 import (
-	"bytes"
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/internal/testproc"
 )
@@ -21,9 +17,6 @@ const APIServerEnv = "KUBETEST_APISERVER"
 
 // EtcdEnv names the etcd binary to use instead of the one on PATH.
 const EtcdEnv = "KUBETEST_ETCD"
-
-// buildTimeout bounds a cold build: about 5–7 min on 2 cores.
-const buildTimeout = 20 * time.Minute
 
 var built struct {
 	once sync.Once
@@ -42,11 +35,18 @@ func Build(t testing.TB) string {
 	return path
 }
 
-// BuildAPIServer builds kube-apiserver once per process and returns its path.
-// The module declares itself as a Go tool, so `go tool -n` builds it into
-// Go's build cache and prints the cached binary: a warm call takes well under
-// a second (a `go build -o` relinks for ~6 s) and no 170 MB copy per test
-// process is left behind in a temp dir.
+// apiserver is built static and -trimpath like every other build of the
+// tests (testproc.Pinned): .ci/kube-apiserver pins k8s.io/api, apimachinery,
+// client-go and the rest at this module's versions, so the ~400 packages
+// go vet already compiled are not compiled again for it.
+var apiserver = testproc.Pinned{
+	Name: "kube-apiserver", Module: "kube-apiserver",
+	Pkg:     "github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/.ci/kube-apiserver",
+	LDFlags: "-s -w", // what `go tool` and Kubernetes' release builds strip too
+}
+
+// BuildAPIServer builds kube-apiserver once per process and returns its
+// path: a warm call is a stat of testproc's cache of pinned builds.
 func BuildAPIServer() (string, error) {
 	built.once.Do(func() {
 		built.path, built.err = buildAPIServer()
@@ -61,37 +61,11 @@ func buildAPIServer() (string, error) {
 		}
 		return p, nil
 	}
-	dir, err := apiserverModuleDir()
+	dir, err := apiserver.Dir()
 	if err != nil {
 		return "", err
 	}
-	goBin, err := testproc.GoTool()
-	if err != nil {
-		return "", err
-	}
-	// Test binaries of several packages run at once; one cold build (2.8 GB
-	// at link time) is enough, the others then hit the cache.
-	unlock, err := testproc.LockFile(filepath.Join(os.TempDir(), "kubetest-apiserver-build.lock"), buildTimeout)
-	if err != nil {
-		return "", err
-	}
-	defer unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, goBin, "tool", "-n", "kube-apiserver")
-	cmd.Dir = dir
-	// The nested module must not be pulled into a go.work of the caller.
-	cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-buildvcs=false")
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("build kube-apiserver in %s (go tool -n kube-apiserver): %w\n%s", dir, err, stderr.String())
-	}
-	path := strings.TrimSpace(stdout.String())
-	if _, err := os.Stat(path); err != nil {
-		return "", fmt.Errorf("build kube-apiserver in %s: go printed %q: %w", dir, path, err)
-	}
-	return path, nil
+	return filepath.Join(dir, apiserver.Name), nil
 }
 
 // apiserverModuleDir finds .ci/kube-apiserver.

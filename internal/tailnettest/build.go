@@ -3,17 +3,13 @@ package tailnettest
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/internal/testproc"
 )
@@ -37,24 +33,9 @@ const (
 	HeadscaleEnv  = "TAILNETTEST_HEADSCALE"
 )
 
-// buildTimeout bounds one cold build of one binary on 2 busy cores.
-const buildTimeout = 20 * time.Minute
-
 // Binaries are the paths of the programs a tailnet runs.
 type Binaries struct {
 	Tailscaled, Tailscale, Headscale string
-}
-
-// binary is how one program is built: a package of a nested module under
-// .ci, with its build tags and link flags, linked as dir/name and under
-// the extra names in aliases.
-type binary struct {
-	name    string
-	module  string // directory under .ci
-	pkg     string
-	tags    string
-	ldflags string
-	aliases []string
 }
 
 // cliName is the name under which the tailscaled binary runs as the CLI.
@@ -70,12 +51,12 @@ var (
 	// cmd/tailscaled's shouldRunCLI runs cli.Run instead of the daemon
 	// when the binary is invoked under the name "tailscale", which the
 	// alias next to it has. One compile and one link serve both programs.
-	tailscaled = binary{
-		name: "tailscaled", module: "tailscale", pkg: "tailscale.com/cmd/tailscaled", tags: "ts_include_cli",
-		ldflags: stripped + " -X tailscale.com/version.longStamp=" + tailscaleLongStamp + " -X tailscale.com/version.shortStamp=" + TailscaleVersion,
-		aliases: []string{cliName},
+	tailscaled = testproc.Pinned{
+		Name: "tailscaled", Module: "tailscale", Pkg: "tailscale.com/cmd/tailscaled", Tags: "ts_include_cli",
+		LDFlags: stripped + " -X tailscale.com/version.longStamp=" + tailscaleLongStamp + " -X tailscale.com/version.shortStamp=" + TailscaleVersion,
+		Aliases: []string{cliName},
 	}
-	headscale = binary{name: "headscale", module: "headscale", pkg: "github.com/juanfont/headscale/cmd/headscale", ldflags: stripped}
+	headscale = testproc.Pinned{Name: "headscale", Module: "headscale", Pkg: "github.com/juanfont/headscale/cmd/headscale", LDFlags: stripped}
 )
 
 var built struct {
@@ -85,15 +66,12 @@ var built struct {
 }
 
 // Build returns the three binaries, built once per process: from the
-// environment overrides, else from a cache directory shared by every test
-// process and CI step of the machine, else by `go build`.
+// environment overrides, else from testproc's cache of pinned builds
+// shared by every test process and CI step of the machine, else by
+// `go build` (static, as every build of the tests; testproc.Pinned).
 //
-// Not `go tool -n` as for kube-apiserver: `go tool` takes no -ldflags
-// (GOFLAGS' -ldflags is silently ignored by it), and tailscaled needs
-// them for its version. So each binary is linked once into
-// os.UserCacheDir()/tailscale-tunnel-exporter/tailnettest, in a directory
-// named by a hash of its module's go.mod and go.sum, the flags and the Go
-// version: a warm call is a stat, and a change of any pin builds anew.
+// Not `go tool`: it takes no -ldflags (GOFLAGS' -ldflags is silently
+// ignored by it), and tailscaled needs them for its version.
 func Build() (Binaries, error) {
 	built.once.Do(func() {
 		built.bins, built.err = build()
@@ -118,132 +96,25 @@ func build() (Binaries, error) {
 		*o.path = p
 	}
 	if bins.Tailscaled == "" || bins.Tailscale == "" {
-		dir, err := tailscaled.dir()
+		dir, err := tailscaled.Dir()
 		if err != nil {
 			return Binaries{}, err
 		}
 		if bins.Tailscaled == "" {
-			bins.Tailscaled = filepath.Join(dir, tailscaled.name)
+			bins.Tailscaled = filepath.Join(dir, tailscaled.Name)
 		}
 		if bins.Tailscale == "" {
 			bins.Tailscale = filepath.Join(dir, cliName)
 		}
 	}
 	if bins.Headscale == "" {
-		dir, err := headscale.dir()
+		dir, err := headscale.Dir()
 		if err != nil {
 			return Binaries{}, err
 		}
-		bins.Headscale = filepath.Join(dir, headscale.name)
+		bins.Headscale = filepath.Join(dir, headscale.Name)
 	}
 	return bins, nil
-}
-
-// dir returns the cache directory that holds b and its aliases, building
-// them first unless another process already has.
-func (b binary) dir() (string, error) {
-	mod, err := testproc.ModuleDir(b.module)
-	if err != nil {
-		return "", err
-	}
-	key, err := b.key(mod)
-	if err != nil {
-		return "", err
-	}
-	cache, err := os.UserCacheDir()
-	if err != nil {
-		return "", fmt.Errorf("build %s: %w", b.name, err)
-	}
-	cache = filepath.Join(cache, "tailscale-tunnel-exporter", "tailnettest")
-	out := filepath.Join(cache, b.name+"-"+key)
-	if _, err := os.Stat(out); err == nil {
-		return out, nil
-	}
-	if err := os.MkdirAll(cache, 0o755); err != nil {
-		return "", fmt.Errorf("build %s: %w", b.name, err)
-	}
-	// Test binaries of several packages may start at once: one builds,
-	// the others wait and then find the binary.
-	unlock, err := testproc.LockFile(filepath.Join(cache, b.name+".lock"), buildTimeout)
-	if err != nil {
-		return "", fmt.Errorf("build %s: %w", b.name, err)
-	}
-	defer unlock()
-	if _, err := os.Stat(out); err == nil {
-		return out, nil
-	}
-	if err := b.goBuild(mod, out); err != nil {
-		return "", err
-	}
-	return out, nil
-}
-
-// key names one build: the module's pins, the tags and flags, the Go
-// toolchain.
-func (b binary) key(dir string) (string, error) {
-	h := sha256.New()
-	for _, f := range []string{"go.mod", "go.sum"} {
-		data, err := os.ReadFile(filepath.Join(dir, f))
-		if err != nil {
-			return "", fmt.Errorf("build %s: %w", b.name, err)
-		}
-		h.Write(data)
-	}
-	fmt.Fprintf(h, "\x00%s\x00%s\x00%s\x00%s\x00%s/%s", b.pkg, b.tags, b.ldflags, runtime.Version(), runtime.GOOS, runtime.GOARCH)
-	return hex.EncodeToString(h.Sum(nil))[:16], nil
-}
-
-// goBuild links b and its aliases into a temporary directory and renames
-// that to out, so a build that dies half way never leaves a directory
-// another process would trust.
-func (b binary) goBuild(mod, out string) error {
-	goBin, err := testproc.GoTool()
-	if err != nil {
-		return fmt.Errorf("build %s: %w", b.name, err)
-	}
-	tmp := out + ".tmp"
-	if err := os.RemoveAll(tmp); err != nil { // left by a build that died
-		return fmt.Errorf("build %s: %w", b.name, err)
-	}
-	if err := os.Mkdir(tmp, 0o755); err != nil {
-		return fmt.Errorf("build %s: %w", b.name, err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
-	defer cancel()
-	args := []string{"build", "-o", filepath.Join(tmp, b.name)}
-	if b.tags != "" {
-		args = append(args, "-tags="+b.tags)
-	}
-	if b.ldflags != "" {
-		args = append(args, "-ldflags="+b.ldflags)
-	}
-	cmd := exec.CommandContext(ctx, goBin, append(args, b.pkg)...)
-	cmd.Dir = mod
-	// The nested module must not join a go.work of the caller.
-	cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-buildvcs=false")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	start := time.Now()
-	if err := cmd.Run(); err != nil {
-		os.RemoveAll(tmp)
-		return fmt.Errorf("build %s in %s (go %s): %w\n%s", b.name, mod, strings.Join(cmd.Args[1:], " "), err, stderr.String())
-	}
-	if err := b.publish(tmp, out); err != nil {
-		os.RemoveAll(tmp)
-		return fmt.Errorf("build %s: %w", b.name, err)
-	}
-	fmt.Fprintf(os.Stderr, "tailnettest: built %s in %s: %s\n", b.name, time.Since(start).Round(time.Second), out)
-	return nil
-}
-
-// publish adds the aliases to the built directory tmp and moves it to out.
-func (b binary) publish(tmp, out string) error {
-	for _, alias := range b.aliases {
-		if err := os.Symlink(b.name, filepath.Join(tmp, alias)); err != nil {
-			return err
-		}
-	}
-	return os.Rename(tmp, out)
 }
 
 // ExporterEnv names the exporter binary Main built for the tests in the
@@ -263,13 +134,14 @@ func buildExporter(dir string) (string, error) {
 		return "", fmt.Errorf("build the exporter: %w", err)
 	}
 	out := filepath.Join(dir, "tailscale-tunnel-exporter")
-	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), testproc.PinnedBuildTimeout)
 	defer cancel()
-	// Run in the test's package directory, inside this module.
-	// Static and -trimpath, as the Dockerfile builds it (one compile of the
-	// dependencies shared with the other harnesses and go vet in .ci/run).
-	cmd := exec.CommandContext(ctx, goBin, "build", "-trimpath", "-buildvcs=false", "-o", out, exporterPkg)
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	// Run in the test's package directory, inside this module, with the
+	// Dockerfile's settings (one compile of the dependencies shared with
+	// the other harnesses and go vet in .ci/run).
+	args := append(append([]string{"build"}, testproc.StaticFlags...), "-o", out, exporterPkg)
+	cmd := exec.CommandContext(ctx, goBin, args...)
+	cmd.Env = append(os.Environ(), testproc.StaticEnv...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {
