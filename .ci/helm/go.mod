@@ -1,3 +1,9 @@
+// helm v3.22.0, pinned, for the chart tests (cmd/tailscale-tunnel-exporter,
+// testproc.Pinned). Test infrastructure only. Every module it shares with
+// the exporter is required here at the exporter's version (k8s.io/* v0.37.2
+// instead of helm's v0.37.0, newer golang.org/x/*), so the packages go vet
+// compiled for the exporter are not compiled again
+// (internal/testproc TestPinnedModulesShareVersions).
 module github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/.ci/helm
 
 go 1.26.8

@@ -37,8 +37,8 @@ func Build(t testing.TB) string {
 
 // apiserver is built static and -trimpath like every other build of the
 // tests (testproc.Pinned): .ci/kube-apiserver pins k8s.io/api, apimachinery,
-// client-go and the rest at this module's versions, so the ~400 packages
-// go vet already compiled are not compiled again for it.
+// client-go and the rest at this module's versions, so the packages go
+// vet already compiled for the exporter are not compiled again for it.
 var apiserver = testproc.Pinned{
 	Name: "kube-apiserver", Module: "kube-apiserver",
 	Pkg:     "github.com/tailscale-tunnel-exporter/tailscale-tunnel-exporter/.ci/kube-apiserver",

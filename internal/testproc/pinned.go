@@ -92,7 +92,7 @@ func (p Pinned) key(mod string) (string, error) {
 		}
 		h.Write(data)
 	}
-	fmt.Fprintf(h, "\x00%s\x00%s\x00%s\x00%q\x00%q\x00%s\x00%s/%s", p.Pkg, p.Tags, p.LDFlags,
+	fmt.Fprintf(h, "\x00%s\x00%s\x00%s\x00%q\x00%q\x00%q\x00%s\x00%s/%s", p.Pkg, p.Tags, p.LDFlags, p.Aliases,
 		StaticEnv, StaticFlags, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	return hex.EncodeToString(h.Sum(nil))[:16], nil
 }
