@@ -68,9 +68,6 @@ func buildAPIServer() (string, error) {
 	return filepath.Join(dir, apiserver.Name), nil
 }
 
-// apiserverModuleDir finds .ci/kube-apiserver.
-func apiserverModuleDir() (string, error) { return testproc.ModuleDir("kube-apiserver") }
-
 // etcdFallback is where Debian's etcd-server installs etcd, for a PATH
 // without /usr/bin.
 var etcdFallback = "/usr/bin/etcd"

@@ -50,13 +50,3 @@ func TestMissingToolsFailWithHint(t *testing.T) {
 		})
 	}
 }
-
-func TestAPIServerModuleFound(t *testing.T) {
-	dir, err := apiserverModuleDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if filepath.Base(dir) != "kube-apiserver" || filepath.Base(filepath.Dir(dir)) != ".ci" {
-		t.Fatalf("apiserverModuleDir() = %s, want …/.ci/kube-apiserver", dir)
-	}
-}
