@@ -30,9 +30,10 @@ if [ -n "$unformatted" ]; then
 fi
 
 echo "--- go vet (at ${SECONDS} s)"
-# With the Dockerfile's build settings (static, -trimpath), which the tests'
-# exporter builds use too: the dependencies are compiled once for all of
-# them, not once per setting (a cold run compiles ~450 packages per setting).
+# With the Dockerfile's build settings (static, -trimpath), which every build
+# of the tests uses too (testproc.StaticEnv/StaticFlags: the exporter,
+# kube-apiserver, tailscaled, headscale, helm): a dependency is compiled once
+# for all of them, not once per setting.
 CGO_ENABLED=0 go vet -trimpath ./...
 
 scrape=$(mktemp)
